@@ -1,0 +1,377 @@
+"""Sentiment and stance classifiers: the inference API of the pipeline stages.
+
+Two kinds of model directory can be loaded:
+
+* our own format (the shipped "builtin" artifacts in pipeline/models/, or a directory written
+  by `python -m pipeline.training.train`): a BERT encoder plus named classification heads,
+  described by `labels.json` (`"format": "pipeline-heads-v1"`), weights in fp16 safetensors;
+* any Hugging Face sequence classifier (local directory or hub id), whose id2label names are
+  mapped onto our labels.
+
+Inference is batched over length-sorted inputs (padding is what costs on CPU), under
+torch.inference_mode, on CUDA when present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+STANCE_LABELS = ("against", "neutral", "favor")
+
+FORMAT = "pipeline-heads-v1"
+WEIGHTS_FILE = "model.safetensors"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+# Markers put around target mentions in the "mention" head's input.
+MARK_OPEN, MARK_CLOSE = "[[", "]]"
+
+
+# --------------------------------------------------------------------------- model
+
+
+class HeadsModel(nn.Module):
+    """A transformer encoder with named 3-way heads on mean-pooled token states.
+
+    Head kinds:
+      "text": input is the text alone; features = mean of its token states.
+      "pair": input is (target, text with [[mentions]] marked); features = mean of all token
+              states concatenated with the mean over the marked mention's tokens.
+    """
+
+    def __init__(self, encoder: nn.Module, heads: dict[str, str], n_labels: int = 3, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.head_kinds = dict(heads)
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(hidden * (2 if kind == "pair" else 1), n_labels) for name, kind in heads.items()}
+        )
+
+    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        mask = batch["attention_mask"]
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        states = self.encoder(**inputs).last_hidden_state
+        pooled = _masked_mean(states, mask)
+        if "target_mask" not in batch:
+            return pooled
+        target_mask = batch["target_mask"]
+        # A mention cut off by truncation leaves an empty mask: fall back to the whole input.
+        empty = target_mask.sum(1, keepdim=True) == 0
+        target_mask = torch.where(empty, mask, target_mask)
+        return torch.cat([pooled, _masked_mean(states, target_mask)], dim=-1)
+
+    def logits(self, head: str, features: torch.Tensor) -> torch.Tensor:
+        return self.heads[head](self.dropout(features))
+
+
+def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(states.dtype)
+    return (states * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def save_heads_model(model: HeadsModel, tokenizer, out_dir: str | Path, meta: dict) -> str:
+    """Write fp16 weights, encoder config, tokenizer and labels.json; return the weights' sha256."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
+    model.encoder.config.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "labels.json").write_text(json.dumps({"format": FORMAT, **meta}, indent=2) + "\n")
+    return _sha256(out / WEIGHTS_FILE)
+
+
+def load_heads_model(model_dir: str | Path, device: str = "cpu"):
+    """Load a model written by save_heads_model: (model in eval mode, tokenizer, labels.json dict)."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    meta = json.loads((model_dir / "labels.json").read_text())
+    encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir), add_pooling_layer=False)
+    model = HeadsModel(encoder, meta["heads"])
+    state = {k: v.float() for k, v in load_file(str(model_dir / WEIGHTS_FILE)).items()}
+    model.load_state_dict(state)
+    model.to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return model, tokenizer, meta
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_heads_dir(path: Path) -> bool:
+    labels = path / "labels.json"
+    return labels.is_file() and json.loads(labels.read_text()).get("format") == FORMAT
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def mark_mentions(text: str, spans) -> tuple[str, list[tuple[int, int]]]:
+    """Wrap each span of `text` in [[ ]]; return the new text and the spans of the marked mentions."""
+    marked, new_spans, pos = [], [], 0
+    for start, end in sorted((int(s), int(e)) for s, e in spans):
+        if start < pos or end <= start or end > len(text):
+            continue  # overlapping or invalid span
+        marked.append(text[pos:start])
+        offset = sum(len(p) for p in marked)
+        piece = f"{MARK_OPEN}{text[start:end]}{MARK_CLOSE}"
+        marked.append(piece)
+        new_spans.append((offset, offset + len(piece)))
+        pos = end
+    marked.append(text[pos:])
+    return "".join(marked), new_spans
+
+
+def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[dict]:
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    return [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
+
+
+def encode_pairs(tokenizer, items, max_length: int) -> list[dict]:
+    """Encode (target, text, spans) items as (target, marked text) pairs with a mention mask."""
+    firsts, seconds, marks = [], [], []
+    for target, text, spans in items:
+        marked, new_spans = mark_mentions(text, spans)
+        firsts.append(target)
+        seconds.append(marked)
+        marks.append(new_spans)
+    enc = tokenizer(firsts, seconds, truncation="only_second", max_length=max_length, return_offsets_mapping=True)
+    out = []
+    for i in range(len(firsts)):
+        seq_ids = enc.sequence_ids(i)
+        target_mask = [
+            int(seq == 1 and any(s < e_tok and b_tok < e for s, e in marks[i]))
+            for seq, (b_tok, e_tok) in zip(seq_ids, enc["offset_mapping"][i])
+        ]
+        row = {k: enc[k][i] for k in enc.keys() if k != "offset_mapping"}
+        row["target_mask"] = target_mask
+        out.append(row)
+    return out
+
+
+def collate(rows: list[dict], pad_id: int, device) -> dict[str, torch.Tensor]:
+    """Pad a list of encoded rows to the longest one."""
+    width = max(len(r["input_ids"]) for r in rows)
+    batch = {}
+    for key in rows[0]:
+        fill = pad_id if key == "input_ids" else 0
+        batch[key] = torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in rows], device=device)
+    return batch
+
+
+def sorted_batches(rows: list[dict], batch_size: int):
+    """Yield (indices, rows) batches of similar length; callers put results back by index."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        yield idx, [rows[i] for i in idx]
+
+
+def resolve_device(device: str | None) -> str:
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# --------------------------------------------------------------------------- classifiers
+
+
+class _Base:
+    labels: tuple[str, ...]
+
+    def __init__(self, model, tokenizer, *, name: str, version: str, artifact_hash: str, device: str, batch_size: int, max_length: int):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.version = version
+        self.artifact_hash = artifact_hash
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+    def _run(self, rows: list[dict], forward) -> np.ndarray:
+        """Run `forward(batch) -> probs` over length-sorted batches; return probs in input order."""
+        out = np.zeros((len(rows), len(self.labels)), dtype=np.float32)
+        if not rows:
+            return out
+        pad_id = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            for idx, chunk in sorted_batches(rows, self.batch_size):
+                out[idx] = forward(collate(chunk, pad_id, self.device)).float().cpu().numpy()
+        return out
+
+
+class SentimentClassifier(_Base):
+    labels = SENTIMENT_LABELS
+
+    def __init__(self, model, tokenizer, *, head: str | None = None, label_index: list[int] | None = None, **kw):
+        super().__init__(model, tokenizer, **kw)
+        self.head = head  # our format: the head to use; None: a Hugging Face classifier
+        self.label_index = label_index  # HF: our label i <- model output label_index[i] (-1: absent)
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        """(n, 3) probabilities in SENTIMENT_LABELS order."""
+        rows = encode_texts(self.tokenizer, texts, self.max_length)
+        if self.head is not None:
+            return self._run(rows, lambda b: self.model.logits(self.head, self.model.features(b)).softmax(-1))
+        return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))
+
+
+class StanceClassifier(_Base):
+    labels = STANCE_LABELS
+
+    def __init__(self, model, tokenizer, *, target_heads: dict[str, str] | None = None, combine: str = "target_head", label_index: list[int] | None = None, **kw):
+        super().__init__(model, tokenizer, **kw)
+        # Our format: lower-cased target name -> its own whole-text head; others use "mention".
+        self.target_heads = target_heads
+        # How a target with its own head uses the mention head when spans are given:
+        # "target_head" ignores it, "mean" averages the two heads' probabilities.
+        self.combine = combine
+        self.label_index = label_index
+
+    def predict(self, items: list[tuple[str, str, list[tuple[int, int]]]]) -> np.ndarray:
+        """(n, 3) probabilities in STANCE_LABELS order for (target, sentence, mention spans) items."""
+        items = [(t, s, list(sp or [])) for t, s, sp in items]
+        if self.target_heads is None:
+            rows = self.tokenizer([t for t, _, _ in items], [s for _, s, _ in items], truncation="only_second", max_length=self.max_length)
+            rows = [{k: rows[k][i] for k in rows.keys()} for i in range(len(items))]
+            return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))
+
+        out = self._mention_probs(items)
+        by_head: dict[str, list[int]] = {}
+        for i, (target, _, _) in enumerate(items):
+            head = self.target_heads.get(target.strip().lower())
+            if head is not None:
+                by_head.setdefault(head, []).append(i)
+        for head, idx in by_head.items():
+            rows = encode_texts(self.tokenizer, [items[i][1] for i in idx], self.max_length)
+            probs = self._run(rows, lambda b, h=head: self.model.logits(h, self.model.features(b)).softmax(-1))
+            for j, i in enumerate(idx):
+                if self.combine == "mean" and items[i][2]:
+                    out[i] = (out[i] + probs[j]) / 2
+                else:
+                    out[i] = probs[j]
+        return out
+
+    def _mention_probs(self, items) -> np.ndarray:
+        # Only items that will use the mention head are encoded for it.
+        need = [i for i, (t, _, sp) in enumerate(items) if t.strip().lower() not in self.target_heads or (self.combine == "mean" and sp)]
+        out = np.zeros((len(items), 3), dtype=np.float32)
+        if need:
+            rows = encode_pairs(self.tokenizer, [items[i] for i in need], self.max_length)
+            out[need] = self._run(rows, lambda b: self.model.logits("mention", self.model.features(b)).softmax(-1))
+        return out
+
+
+def _hf_probs(model, batch, label_index: list[int]) -> torch.Tensor:
+    logits = model(**{k: v for k, v in batch.items() if k != "target_mask"}).logits
+    probs = logits.float().softmax(-1)
+    cols = [probs[:, j] if j >= 0 else torch.zeros_like(probs[:, 0]) for j in label_index]
+    return torch.stack(cols, dim=-1)
+
+
+# --------------------------------------------------------------------------- label mapping
+
+_SYNONYMS = {
+    "sentiment": {
+        "negative": {"negative", "neg", "label_neg"},
+        "neutral": {"neutral", "neu", "none", "mixed"},
+        "positive": {"positive", "pos", "label_pos"},
+    },
+    "stance": {
+        "against": {"against", "negative", "neg", "con", "oppose", "opposed"},
+        "neutral": {"neutral", "neu", "none", "neither", "unrelated"},
+        "favor": {"favor", "favour", "positive", "pos", "pro", "support", "in favor", "in favour"},
+    },
+}
+
+
+def map_labels(id2label: dict, task: str) -> list[int]:
+    """Map a classifier's id2label onto our label order: for each of our labels, the model's
+    output index (or -1 when the model has no such class, e.g. a binary sentiment model's neutral).
+
+    Generic names LABEL_0.. are read positionally: with 2 classes as (negative, positive) like
+    SST-2, with 3 classes in our label order. Raises ValueError naming the labels it cannot map.
+    """
+    ours = SENTIMENT_LABELS if task == "sentiment" else STANCE_LABELS
+    names = {int(i): str(n).strip().lower() for i, n in id2label.items()}
+    generic = [re.fullmatch(r"label_(\d+)", n) for n in names.values()]
+    index = [-1] * len(ours)
+    if all(generic):
+        if len(names) == 3:
+            index = [0, 1, 2]
+        elif len(names) == 2:
+            index = [0, -1, 1]
+        else:
+            raise ValueError(f"cannot map {len(names)} generic labels {sorted(names.values())} to {ours}")
+        return index
+    unmapped = []
+    for i, name in names.items():
+        hits = [k for k, label in enumerate(ours) if name in _SYNONYMS[task][label]]
+        if not hits:
+            unmapped.append(id2label[i] if i in id2label else name)
+            continue
+        index[hits[0]] = i
+    if unmapped or (index[0] < 0 and index[2] < 0):
+        raise ValueError(
+            f"cannot map the model's labels {[str(n) for n in id2label.values()]} to {ours} "
+            f"(unmapped: {unmapped}); expected names like {sorted(_SYNONYMS[task][ours[0]])} / "
+            f"{sorted(_SYNONYMS[task][ours[1]])} / {sorted(_SYNONYMS[task][ours[2]])}"
+        )
+    return index
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _load(spec: str, task: str, device: str | None, batch_size: int, max_length: int):
+    device = resolve_device(device)
+    path = MODELS_DIR / task if spec == "builtin" else Path(spec)
+    common = dict(device=device, batch_size=batch_size, max_length=max_length)
+    cls = SentimentClassifier if task == "sentiment" else StanceClassifier
+    if spec == "builtin" and not _is_heads_dir(path):
+        raise FileNotFoundError(f"builtin {task} model is missing in {path}; train one with `python -m pipeline.training.train --task {task}`")
+    if _is_heads_dir(path):
+        model, tokenizer, meta = load_heads_model(path, device)
+        if meta.get("task") != task:
+            raise ValueError(f"{path} holds a {meta.get('task')} model, not a {task} model")
+        common.update(name=meta.get("name", path.name), version=meta.get("version", "0"), artifact_hash=_sha256(path / WEIGHTS_FILE)[:12])
+        if task == "sentiment":
+            return cls(model, tokenizer, head="sentence", **common)
+        return cls(model, tokenizer, target_heads=meta["target_heads"], combine=meta.get("combine", "target_head"), **common)
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(spec).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(spec)
+    label_index = map_labels(model.config.id2label, task)
+    weights = next((p for p in (path / "model.safetensors", path / "pytorch_model.bin") if p.is_file()), None)
+    artifact_hash = _sha256(weights)[:12] if weights else getattr(model.config, "_commit_hash", None) or "unknown"
+    common.update(name=str(spec), version=getattr(model.config, "_commit_hash", None) or "local", artifact_hash=artifact_hash)
+    return cls(model, tokenizer, label_index=label_index, **common)
+
+
+def load_sentiment(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128) -> SentimentClassifier:
+    """Load the sentiment classifier: "builtin", a model directory, or a Hugging Face model id."""
+    return _load(spec, "sentiment", device, batch_size, max_length)
+
+
+def load_stance(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128) -> StanceClassifier:
+    """Load the stance classifier: "builtin", a model directory, or a Hugging Face model id."""
+    return _load(spec, "stance", device, batch_size, max_length)

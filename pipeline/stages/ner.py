@@ -1,0 +1,29 @@
+"""Named entities and target mentions with spaCy, over the whole batch in one `nlp.pipe`."""
+
+from __future__ import annotations
+
+from pipeline.config import NerConfig, Target
+from pipeline.documents import Document, Entity
+from pipeline.models import load_spacy
+from pipeline.targets import TargetMatcher, sentence_index
+
+
+class NerStage:
+    name = "ner"
+
+    def __init__(self, cfg: NerConfig, targets: tuple[Target, ...]):
+        self.cfg = cfg
+        self.nlp = load_spacy(cfg.model)
+        self.matcher = TargetMatcher(targets)
+
+    def process(self, docs: list[Document]) -> list[Document]:
+        spacy_docs = self.nlp.pipe((d.text for d in docs), batch_size=self.cfg.batch_size)
+        for doc, sdoc in zip(docs, spacy_docs, strict=True):
+            doc.sentences = [(s.start_char, s.end_char) for s in sdoc.sents]
+            starts = [start for start, _ in doc.sentences]
+            doc.entities = [
+                Entity(e.text, e.label_, e.start_char, e.end_char, sentence_index(starts, e.start_char)) for e in sdoc.ents
+            ]
+            self.matcher.link_entities(doc.entities)
+            doc.mentions = self.matcher.find(doc.text, starts, doc.entities)
+        return docs

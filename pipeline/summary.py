@@ -1,0 +1,46 @@
+"""`nlp-pipeline summary DIR`: what an output folder holds, read back with pandas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import InputError
+from pipeline.schemas import TABLES
+
+
+def load_table(out: Path, table: str, job: str | None = None) -> pd.DataFrame:
+    path = out / table
+    if not path.exists():
+        raise InputError(f"no {table} dataset under {out}")
+    filters = [("job_id", "=", job)] if job else None
+    return pd.read_parquet(path, filters=filters)
+
+
+def summarize(out: Path, job: str | None = None, top: int = 10) -> str:
+    tables = {name: load_table(out, name, job) for name in TABLES}
+    docs, ents, stances, fails = tables["documents"], tables["entities"], tables["stances"], tables["failures"]
+    lines = [f"{out}" + (f" (job {job})" if job else f" ({docs['job_id'].nunique()} job(s))")]
+    lines.append("rows: " + ", ".join(f"{name} {len(df)}" for name, df in tables.items()))
+    if len(docs):
+        lines.append(f"languages: {docs['language'].value_counts().to_dict()}")
+        lines.append(f"duplicates flagged: {docs['duplicate_of'].notna().sum()}")
+        lines.append(f"sentiment: {docs['sentiment_label'].value_counts().to_dict()}")
+    if len(fails):
+        lines.append("failures by stage and type:")
+        counts = fails.groupby(["stage", "error_type"], observed=True).size().sort_values(ascending=False)
+        lines += [f"  {stage:10} {etype:20} {n}" for (stage, etype), n in counts.items()]
+    if len(ents):
+        lines.append(f"top {top} entities:")
+        counts = ents.groupby(["text", "label"], observed=True).size().sort_values(ascending=False).head(top)
+        lines += [f"  {text:30} {label:8} {n}" for (text, label), n in counts.items()]
+    if len(stances):
+        lines.append("stance per target (documents; mean score over documents that mention it):")
+        for target, group in stances.groupby("target", observed=True):
+            dist = group["stance"].value_counts()
+            mentioned = group[group["stance"] != "not_mentioned"]
+            mean = f"{mentioned['score'].mean():+.2f}" if len(mentioned) else "n/a"
+            parts = ", ".join(f"{label} {dist.get(label, 0)}" for label in ("favor", "neutral", "against", "not_mentioned"))
+            lines.append(f"  {target:10} {parts}; mean score {mean}")
+    return "\n".join(lines)

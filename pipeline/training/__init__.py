@@ -1,0 +1,1 @@
+"""Training, evaluation and baselines for the sentiment and stance models (see docs/models.md)."""

@@ -1,0 +1,164 @@
+"""Readers for the labelled data sets (NewsMTSC JSONL, RUW CSV, SST-2 TSV) and the seeded splits.
+
+Every reader returns plain dataclasses with labels already mapped to our label names
+(pipeline.classifiers.SENTIMENT_LABELS / STANCE_LABELS), so training, evaluation and the
+baselines all see the same examples.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# NewsMTSC polarity codes: 2.0 negative, 4.0 neutral, 6.0 positive.
+NEWSMTSC_STANCE = {2.0: "against", 4.0: "neutral", 6.0: "favor"}
+NEWSMTSC_SENTIMENT = {2.0: "negative", 4.0: "neutral", 6.0: "positive"}
+RUW_STANCE = {"AGAINST": "against", "NONE": "neutral", "FAVOR": "favor"}
+
+# Words that name the RUW targets in a tweet; used only to give the evaluation the
+# character spans a pipeline stage would pass (the per-target heads read the whole tweet).
+RUW_MENTION_PATTERNS = {
+    "Russia": re.compile(r"\b(russia\w*|putin\w*|kremlin|moscow)\b", re.IGNORECASE),
+    "Ukraine": re.compile(r"\b(ukrain\w*|kyiv|kiev|zelensk\w*)\b", re.IGNORECASE),
+}
+
+
+@dataclass(frozen=True)
+class TargetExample:
+    """One (target, sentence) pair with a stance label."""
+
+    target: str  # the mention text (NewsMTSC) or the target name (RUW)
+    text: str
+    spans: tuple[tuple[int, int], ...]
+    label: str
+    source: str  # "newsmtsc" or "ruw"
+    key: str  # stable id used for splitting
+
+
+@dataclass(frozen=True)
+class TextExample:
+    """One text with a sentiment label."""
+
+    text: str
+    label: str
+    source: str  # "newsmtsc" or "sst2"
+    key: str
+
+
+def split_of(key: str, seed: int, test: float, val: float) -> str:
+    """Seeded, order-independent split: hash the example's key with the seed.
+
+    Returns "test" for a `test` fraction, "val" for a `val` fraction, else "train".
+    Hashing (rather than shuffling) keeps the split identical whatever the file order,
+    so `evaluate --split test` selects exactly the rows training held out.
+    """
+    h = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
+    if h < test:
+        return "test"
+    if h < test + val:
+        return "val"
+    return "train"
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _newsmtsc_rows(path: str | Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def read_newsmtsc_targets(path: str | Path) -> list[TargetExample]:
+    """NewsMTSC: one stance example per (sentence, target); the target is its mention."""
+    out = []
+    for row in _newsmtsc_rows(path):
+        text = row["sentence_normalized"]
+        for i, t in enumerate(row["targets"]):
+            out.append(
+                TargetExample(
+                    target=t["mention"],
+                    text=text,
+                    spans=((int(t["from"]), int(t["to"])),),
+                    label=NEWSMTSC_STANCE[float(t["polarity"])],
+                    source="newsmtsc",
+                    key=row.get("primary_gid", text),  # all targets of a sentence share a split
+                )
+            )
+    return out
+
+
+def newsmtsc_sentence_label(polarities: list[float]) -> str | None:
+    """Sentence sentiment from its targets' polarities.
+
+    Negative if some target is negative and none positive, positive the other way round,
+    neutral if all are neutral; None (dropped) when both signs occur, because such a
+    sentence has no single sentiment.
+    """
+    labels = {NEWSMTSC_SENTIMENT[float(p)] for p in polarities}
+    if "negative" in labels and "positive" in labels:
+        return None
+    if "negative" in labels:
+        return "negative"
+    if "positive" in labels:
+        return "positive"
+    return "neutral"
+
+
+def read_newsmtsc_sentences(path: str | Path) -> list[TextExample]:
+    out = []
+    for row in _newsmtsc_rows(path):
+        label = newsmtsc_sentence_label([t["polarity"] for t in row["targets"]])
+        if label is not None:
+            text = row["sentence_normalized"]
+            out.append(TextExample(text, label, "newsmtsc", row.get("primary_gid", text)))
+    return out
+
+
+def ruw_spans(target: str, text: str) -> tuple[tuple[int, int], ...]:
+    pattern = RUW_MENTION_PATTERNS.get(target)
+    if pattern is None:
+        pattern = re.compile(re.escape(target), re.IGNORECASE)
+    return tuple(m.span() for m in pattern.finditer(text))
+
+
+def read_ruw(path: str | Path) -> list[TargetExample]:
+    """RUW: each tweet gives one example per (target, stance) column pair."""
+    out = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = row["Tweet"]
+            for n in ("1", "2"):
+                target = row[f"Target {n}"].strip()
+                out.append(
+                    TargetExample(
+                        target=target,
+                        text=text,
+                        spans=ruw_spans(target, text),
+                        label=RUW_STANCE[row[f"Stance {n}"].strip().upper()],
+                        source="ruw",
+                        key=text,  # both targets of a tweet share a split
+                    )
+                )
+    return out
+
+
+def read_sst2(path: str | Path) -> list[TextExample]:
+    """SST-2 TSV (sentence<TAB>label, 1 positive, 0 negative); binary, no neutral."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader)
+        i_text, i_label = header.index("sentence"), header.index("label")
+        for row in reader:
+            text = row[i_text].strip()
+            out.append(TextExample(text, "positive" if row[i_label] == "1" else "negative", "sst2", text))
+    return out

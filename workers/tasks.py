@@ -1,0 +1,76 @@
+"""Thin tasks: take ids and a batch payload (JSON), call the pipeline, record the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from functools import lru_cache
+
+import redis
+
+from pipeline.config import load_config
+from pipeline.jobs import JobMeta, JobState, utc_now
+from pipeline.processing import processor_for, write_manifest
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+_worker = load_config(os.environ.get("NLP_PIPELINE_CONFIG")).worker
+
+# Errors worth retrying: the broker or the disk hiccuped. Bad input never raises out of a
+# batch (it becomes failure rows), so it is never retried.
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+@lru_cache(maxsize=1)
+def job_state() -> JobState:
+    return JobState.from_url(app.conf.broker_url)
+
+
+@lru_cache(maxsize=64)
+def job_meta(job_id: str) -> JobMeta:
+    return job_state().meta(job_id)
+
+
+@app.task(
+    name="nlp.process_batch",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    max_retries=_worker.max_retries,
+    retry_backoff=2,
+    retry_backoff_max=_worker.retry_backoff_max,
+    retry_jitter=True,
+)
+def process_batch(job_id: str, batch: int, payload: dict) -> dict:
+    job = job_meta(job_id)
+    processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
+    stats = processor.run(job, batch, payload)
+    state = job_state()
+    state.mark_done(job_id, batch, stats)
+    if state.claim_finalize(job_id):
+        finalize_job.delay(job_id)
+    return {"batch": batch, "rows": stats["rows"]}
+
+
+@app.task(name="nlp.finalize_job", acks_late=True, autoretry_for=TRANSIENT, max_retries=_worker.max_retries, retry_backoff=2)
+def finalize_job(job_id: str) -> str:
+    state = job_state()
+    job = state.meta(job_id)
+    processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
+    try:
+        path = write_manifest(job, state.done_stats(job_id), utc_now().isoformat(), processor.models)
+    except Exception:
+        state.release_finalize(job_id)
+        raise
+    state.mark_finalized(job_id, path)
+    log.info("job %s finished: %s", job_id, path)
+    return str(path)
+
+
+def send_batch(job_id: str, batch: int, payload: dict) -> None:
+    process_batch.apply_async((job_id, batch, payload), compression="zlib")
+
+
+def send_finalize(job_id: str) -> None:
+    finalize_job.apply_async((job_id,))
