@@ -274,9 +274,19 @@ class StanceClassifier(_Base):
         need = [i for i, (t, _, sp) in enumerate(items) if t.strip().lower() not in self.target_heads or (self.combine == "mean" and sp)]
         out = np.zeros((len(items), 3), dtype=np.float32)
         if need:
-            rows = encode_pairs(self.tokenizer, [items[i] for i in need], self.max_length)
+            # The mention head was trained with the mention's own words as the first segment
+            # (NewsMTSC has no target names), so pass the first mention rather than the name.
+            pairs = [(_first_mention(*items[i]), items[i][1], items[i][2]) for i in need]
+            rows = encode_pairs(self.tokenizer, pairs, self.max_length)
             out[need] = self._run(rows, lambda b: self.model.logits("mention", self.model.features(b)).softmax(-1))
         return out
+
+
+def _first_mention(target: str, text: str, spans) -> str:
+    for start, end in sorted(spans):
+        if 0 <= start < end <= len(text):
+            return text[start:end]
+    return target
 
 
 def _hf_probs(model, batch, label_index: list[int]) -> torch.Tensor:

@@ -18,7 +18,9 @@ import yaml
 
 from pipeline.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+import configs  # noqa: E402 - the YAML files ship as package data of the top-level `configs` package
+
+CONFIG_DIR = Path(configs.__file__).resolve().parent
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 BROKER_ENV = "NLP_PIPELINE_BROKER_URL"
 

@@ -190,6 +190,8 @@ def _read_file_document(path: Path, root: Path, cfg: InputConfig) -> Document | 
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Rejected(source, None, rel_id, Failure("read", "UndecodableBytes", f"file is not valid UTF-8 ({exc.reason} at byte {exc.start})"))
+    if not text.strip():
+        return Rejected(source, None, rel_id, Failure("read", "EmptyText", "the file is empty or only whitespace"))
     record = {cfg.text_field: text, cfg.id_field: rel_id}
     try:
         return document_from_record(record, source, None, cfg, is_html=path.suffix.lower() in HTML_SUFFIXES)

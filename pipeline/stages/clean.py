@@ -63,11 +63,12 @@ _NEWLINE = re.compile(r"\n+")
 
 _FTFY_CONFIG = ftfy.TextFixerConfig(uncurl_quotes=False, explain=False)
 
+_CONTENT = r"""content=(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)')"""
 _TITLE_PATTERNS = (
-    re.compile(r"<meta\s[^>]*?property=[\"']og:title[\"'][^>]*?content=[\"']([^\"']+)[\"']", re.I),
-    re.compile(r"<meta\s[^>]*?content=[\"']([^\"']+)[\"'][^>]*?property=[\"']og:title[\"']", re.I),
-    re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S),
-    re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.I | re.S),
+    re.compile(r"""<meta\s[^>]*?property=["']og:title["'][^>]*?""" + _CONTENT, re.I),
+    re.compile(r"<meta\s[^>]*?" + _CONTENT + r"""[^>]*?property=["']og:title["']""", re.I),
+    re.compile(r"<title[^>]*>(?P<dq>.*?)</title\s*>", re.I | re.S),
+    re.compile(r"<h1[^>]*>(?P<dq>.*?)</h1\s*>", re.I | re.S),
 )
 _TAG = re.compile(r"<[^>]+>")
 _TITLE_SEARCH_CHARS = 200_000
@@ -103,7 +104,7 @@ def html_title(raw: str) -> str | None:
     for pattern in _TITLE_PATTERNS:
         match = pattern.search(head)
         if match:
-            title = clean_text(html_lib.unescape(_TAG.sub(" ", match.group(1))))
+            title = clean_text(html_lib.unescape(_TAG.sub(" ", match.group("dq") or match.group("sq") or "")))
             title = title.replace("\n", " ")
             if title and _LETTER.search(title):
                 return title[:_MAX_TITLE_CHARS]

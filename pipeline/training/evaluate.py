@@ -135,10 +135,126 @@ def main(argv=None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     if args.card:
-        from pipeline.training.card import update_card
-
-        update_card(Path(args.card), results)
+        update_card(Path(args.card), results, " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
+
+
+# --------------------------------------------------------------------------- model card
+
+SOURCES = {
+    "newsmtsc": "NewsMTSC (Hamborg & Donnay, EACL 2021), fhamborg/NewsMTSC, MIT licence: target-dependent "
+    "sentiment in English political news sentences",
+    "ruw": "RUW (multi-target/RUW, raw_train_Russia_Ukraine.csv): tweets on the 2022 war with stance toward "
+    "Russia and Ukraine; no licence stated (research data accompanying a paper)",
+    "sst2": "SST-2 (GLUE train split, via forest-snow/alps data/SST-2/train.tsv): binary movie-review "
+    "sentiment; no licence stated in that copy (GLUE/SST terms apply)",
+}
+
+DESIGN = {
+    "stance": (
+        "Shared all-MiniLM-L6-v2 encoder, three 3-way heads (against / neutral / favor) on mean-pooled token states:\n"
+        "- `mention`: input `target [SEP] sentence with [[mention]] marked`; features = mean of all tokens + mean of the "
+        "marked mention's tokens. Trained on NewsMTSC target polarity (negative->against, neutral->neutral, positive->favor). "
+        "Used for every target without its own head (e.g. NATO).\n"
+        "- `russia`, `ukraine`: the whole text; trained on RUW tweet stance (AGAINST/NONE/FAVOR) toward each target. "
+        "Used for the targets Russia and Ukraine (`combine` in labels.json says whether the mention head is averaged in "
+        "when mention spans are given; chosen on the RUW val part).\n"
+        "Batches alternate between the two sources (RUW is passed `ruw_repeat` times per epoch)."
+    ),
+    "sentiment": (
+        "all-MiniLM-L6-v2 encoder, one 3-way head (negative / neutral / positive) on mean-pooled token states. "
+        "Training mixes NewsMTSC sentences, labelled from their targets' polarities (negative if a target is negative and "
+        "none positive, positive the other way round, neutral if all are neutral; sentences with both signs are dropped), "
+        "with a seeded sample of SST-2 (binary: its examples never carry neutral, the news sentences teach neutral)."
+    ),
+}
+
+
+def update_card(model_dir: Path, results: dict, command: str) -> None:
+    """Store one evaluate run in model_dir/metrics.json (ours or a baseline) and re-render README.md."""
+    meta = json.loads((model_dir / "labels.json").read_text())
+    task = meta["task"]
+    metrics_path = model_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"task": task, "results": {}}
+    key = results["model"].split(":", 1)[1] if results["model"].startswith("baseline:") else "ours"
+    metrics["results"][key] = {"command": command, "split": results["split"], **results["tasks"][task]}
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    (model_dir / "README.md").write_text(render_card(model_dir, meta, metrics))
+
+
+def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
+    task = meta["task"]
+    cfg_path = model_dir / "training_config.json"
+    cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+    hashes_path = model_dir / "data_hashes.json"
+    hashes = json.loads(hashes_path.read_text()) if hashes_path.is_file() else {}
+    res = metrics["results"]
+    columns = [c for c in ("ours", "vader", "frozen-lr") if c in res]
+    datasets = list(dict.fromkeys(d for c in columns for d in res[c]["scores"]))
+    lines = [
+        f"# {meta.get('name', task)} (version {meta.get('version', '?')})",
+        "",
+        f"Task: **{task}**, labels {', '.join(meta['labels'])}. Loaded by `pipeline.classifiers.load_{task}(\"builtin\")`.",
+        "",
+        "## Model",
+        "",
+        DESIGN[task],
+        "",
+        "Weights: `model.safetensors`, fp16 (cast to fp32 at load on CPU). Base encoder: "
+        f"{cfg.get('base_encoder', 'all-MiniLM-L6-v2')} (Apache-2.0).",
+        "",
+        "## Training data",
+        "",
+    ]
+    for name, digest in hashes.items():
+        lines.append(f"- `{name}` (sha256 `{digest[:16]}...`): {SOURCES[name.split('/')[0]]}")
+    if cfg:
+        a = cfg["args"]
+        lines += [
+            "",
+            "## Training",
+            "",
+            f"Command: `{cfg['command']}`  ",
+            f"Seed {a['seed']}, {cfg['epochs']} epochs, best epoch {cfg['best_epoch']} (chosen on val parts only), "
+            f"lr {a['lr']} (heads {a['head_lr']}), batch {a['batch_size']}, max length {a['max_length']}, "
+            f"warmup {a['warmup']}, weight decay {a['weight_decay']}; {cfg['steps']} steps in {cfg['train_seconds']:.0f} s on "
+            f"{cfg['device']} ({a['threads']} threads).  ",
+            f"Examples per split: `{json.dumps(cfg['examples'])}`.  ",
+            "Splits are seeded sha256 hashes of each example's key (`" + json.dumps(cfg["splits"]) + "`); "
+            "the RUW and SST-2 `test` parts are never trained or tuned on; NewsMTSC devtest_mt is not used in training "
+            "or model selection.",
+        ]
+    lines += ["", "## Scores", ""]
+    if columns:
+        lines.append("| data | n | " + " | ".join(f"{c} acc / macro-F1" for c in columns) + " |")
+        lines.append("|---|---|" + "---|" * len(columns))
+        for d in datasets:
+            n = next(res[c]["scores"][d]["n"] for c in columns if d in res[c]["scores"])
+            cells = [
+                f"{res[c]['scores'][d]['accuracy']:.3f} / {res[c]['scores'][d]['macro_f1']:.3f}" if d in res[c]["scores"] else "-"
+                for c in columns
+            ]
+            lines.append(f"| {d} | {n} | " + " | ".join(cells) + " |")
+        lines += ["", "Measured with `python -m pipeline.training.evaluate` (commands in metrics.json)."]
+        if task == "sentiment":
+            lines.append("SST-2 rows are binary: accuracy of P(positive) > P(negative); macro-F1 over the two classes.")
+    lines += [
+        "",
+        "## Intended use and limits",
+        "",
+        "Intended use: batch scoring of English news sentences in this pipeline, for aggregate analysis "
+        "(shares of negative / favourable sentences over many documents), not for judging single texts or people.",
+        "",
+        "- Trained on small public sets: US political news (NewsMTSC, 2017-2019 era), tweets (RUW) and movie reviews "
+        "(SST-2). Press releases, other languages' translations and other domains will score lower than above.",
+        "- Stance toward NATO (and any target without its own head) comes from the generic mention head, trained on "
+        "how news sentences portray people and organisations; no NATO-labelled data exists to measure it.",
+        "- Stance toward Russia / Ukraine uses heads trained on tweets; the RUW scores are on tweets, not news.",
+        "- Sentiment's neutral class comes from news sentences only; SST-2 contributes no neutral examples.",
+        "- Labels carry the annotators' views; scores are from one seed (expect about +-1 point of noise).",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ def validate(model, streams, device, pad_id) -> dict[str, float]:
                 continue
             probs = head_probs(model, sub, head, device, pad_id)
             gold = [r["labels"][head] for r in sub]
-            scores[head] = float(f1_score(gold, probs.argmax(1), average="macro", labels=[0, 1, 2]))
+            scores[head] = float(f1_score(gold, probs.argmax(1), average="macro", labels=[0, 1, 2], zero_division=0))
     model.train()
     return scores
 
@@ -325,7 +325,7 @@ def choose_combine(model_dir: Path, val_examples) -> tuple[str, dict]:
     for mode in ("target_head", "mean"):
         clf.combine = mode
         pred = clf.predict(items).argmax(1) if items else []
-        scores[mode] = float(f1_score(gold, pred, average="macro", labels=[0, 1, 2])) if items else 0.0
+        scores[mode] = float(f1_score(gold, pred, average="macro", labels=[0, 1, 2], zero_division=0)) if items else 0.0
     best = max(scores, key=scores.get)
     print(f"[train] combine on RUW val: {scores} -> {best}", flush=True)
     return best, scores

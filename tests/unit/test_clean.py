@@ -91,6 +91,15 @@ def test_html_title_does_not_overwrite_the_readers_title():
     assert doc.title == "Title from the feed"
 
 
+def test_html_title_prefers_og_title_and_unescapes():
+    page = ARTICLE_HTML.replace(
+        "<title>", "<meta property=\"og:title\" content=\"Bridge reopens: &quot;it's about time&quot;\"><title>"
+    )
+    doc = _doc(page, is_html=True)
+    _stage().process([doc])
+    assert doc.title == 'Bridge reopens: "it\'s about time"'
+
+
 def test_plain_text_is_not_parsed_as_html():
     doc = _doc("Prices rose by 3 percent in March, the statistics office said on Friday.")
     _stage().process([doc])

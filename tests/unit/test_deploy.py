@@ -20,7 +20,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
 LOCK = ROOT / "requirements.lock"
 
-TORCH_PIN = re.compile(r"\bpip install\s+torch==(?P<version>[0-9][\w.+!-]*)")
+# `pip install [options] torch==X` (the Makefile adds --quiet) on one logical line.
+TORCH_PIN = re.compile(r"\bpip install\b[^\n]*?\storch==(?P<version>[0-9][\w.+!-]*)")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -203,7 +204,8 @@ def test_install_steps_match_the_dockerfile(name):
     assert path.exists(), f"{name} is missing; it must document the same install as the Dockerfile"
     text = path.read_text()
     version = _dockerfile_torch_version()
-    assert re.search(rf"\bpip install\s+torch=={re.escape(version)}(\s|$)", text, re.M), (
+    pins = {m["version"] for m in TORCH_PIN.finditer(text)}
+    assert pins == {version}, (
         f"{name} has no `pip install torch=={version}` (the Dockerfile's pin)"
     )
     assert any(

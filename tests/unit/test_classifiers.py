@@ -1,0 +1,138 @@
+"""The classifier API: shipped models on sentences whose answer is not in doubt, batching and
+order, and the generic Hugging Face path with a tiny model built on the fly."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import classifiers as C
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _builtin(task):
+    if not (C.MODELS_DIR / task / "labels.json").is_file():
+        pytest.skip(f"builtin {task} model not trained yet (pipeline/models/{task})")
+    return C.load_sentiment() if task == "sentiment" else C.load_stance()
+
+
+@pytest.fixture(scope="module")
+def sentiment():
+    return _builtin("sentiment")
+
+
+@pytest.fixture(scope="module")
+def stance():
+    return _builtin("stance")
+
+
+def _label(probs, labels):
+    return [labels[i] for i in probs.argmax(1)]
+
+
+def test_builtin_sentiment_clear_cases(sentiment):
+    texts = [
+        "The film was a delight from start to finish.",
+        "The movie was a boring, dreadful waste of time.",
+        "The committee will meet on Tuesday to discuss the budget.",
+    ]
+    probs = sentiment.predict(texts)
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert _label(probs, C.SENTIMENT_LABELS) == ["positive", "negative", "neutral"]
+    assert sentiment.device == "cpu" or sentiment.device.startswith("cuda")
+    assert len(sentiment.artifact_hash) == 12 and sentiment.name and sentiment.version
+
+
+def test_builtin_stance_clear_cases(stance):
+    s1 = "NATO allies condemned Russia's invasion of Ukraine."
+    s2 = "Ukraine's brave soldiers heroically defended their homeland against the invaders."
+    items = [
+        ("Russia", s1, [(s1.index("Russia"), s1.index("Russia") + 6)]),
+        ("Ukraine", s2, [(0, 7)]),
+        ("Russia", "Russia's brutal war has killed thousands of innocent civilians.", [(0, 6)]),
+    ]
+    probs = stance.predict(items)
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert _label(probs, C.STANCE_LABELS) == ["against", "favor", "against"]
+
+
+def test_builtin_stance_mention_head_for_other_targets(stance):
+    s = "NATO was praised for its strong and generous support of its members."
+    probs = stance.predict([("NATO", s, [(0, 4)]), ("NATO", s, [])])
+    assert _label(probs, C.STANCE_LABELS)[0] == "favor"
+    assert probs.shape == (2, 3)
+
+
+def test_predict_restores_input_order(sentiment):
+    texts = ["Great!", "This is a much longer sentence about the weather in the north of the country today.", "Awful.", ""]
+    batched = sentiment.predict(texts)
+    single = np.concatenate([sentiment.predict([t]) for t in texts])
+    assert np.allclose(batched, single, atol=1e-4)
+    assert sentiment.predict([]).shape == (0, 3)
+
+
+def test_mark_mentions():
+    text, spans = C.mark_mentions("Putin met Biden and Putin left.", [(20, 25), (0, 5)])
+    assert text == "[[Putin]] met Biden and [[Putin]] left."
+    assert [text[s:e] for s, e in spans] == ["[[Putin]]", "[[Putin]]"]
+
+
+def test_map_labels():
+    assert C.map_labels({0: "NEGATIVE", 1: "POSITIVE"}, "sentiment") == [0, -1, 1]
+    assert C.map_labels({0: "LABEL_0", 1: "LABEL_1"}, "sentiment") == [0, -1, 1]
+    assert C.map_labels({0: "pos", 1: "neu", 2: "neg"}, "sentiment") == [2, 1, 0]
+    assert C.map_labels({0: "FAVOR", 1: "AGAINST", 2: "NONE"}, "stance") == [1, 2, 0]
+    with pytest.raises(ValueError, match="joy"):
+        C.map_labels({0: "joy", 1: "anger", 2: "sadness"}, "sentiment")
+
+
+def _tiny_hf_classifier(path, id2label):
+    """A 2-layer BERT sequence classifier with the packaged MiniLM tokenizer, saved to `path`."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from pipeline.training.train import base_encoder_path
+
+    tokenizer = AutoTokenizer.from_pretrained(base_encoder_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+    )
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config).eval()
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return model, tokenizer
+
+
+def test_hf_sentiment_model_from_directory(tmp_path):
+    # Labels in an unusual order: the classifier must reorder columns to ours.
+    model, tokenizer = _tiny_hf_classifier(tmp_path, {0: "positive", 1: "negative", 2: "neutral"})
+    clf = C.load_sentiment(str(tmp_path), device="cpu", batch_size=2)
+    texts = ["short", "a somewhat longer text to force padding", "mid length text"]
+    probs = clf.predict(texts)
+    with torch.inference_mode():
+        raw = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.softmax(-1).numpy()
+    assert np.allclose(probs, raw[:, [1, 2, 0]], atol=1e-4)
+    assert clf.device == "cpu" and len(clf.artifact_hash) == 12 and clf.name == str(tmp_path)
+
+
+def test_hf_stance_model_from_directory(tmp_path):
+    _tiny_hf_classifier(tmp_path, {0: "AGAINST", 1: "NONE", 2: "FAVOR"})
+    clf = C.load_stance(str(tmp_path), device="cpu")
+    probs = clf.predict([("NATO", "NATO met today.", [(0, 4)]), ("Russia", "Nothing.", [])])
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
+
+
+def test_hf_model_with_unmappable_labels(tmp_path):
+    _tiny_hf_classifier(tmp_path, {0: "joy", 1: "anger", 2: "sadness"})
+    with pytest.raises(ValueError, match="joy.*anger|anger.*joy"):
+        C.load_sentiment(str(tmp_path), device="cpu")
+
+
+def test_missing_directory_is_an_error(tmp_path):
+    with pytest.raises(Exception):
+        C.load_stance(str(tmp_path / "nope"), device="cpu")

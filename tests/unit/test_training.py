@@ -1,0 +1,141 @@
+"""Training / evaluation plumbing: data readers, seeded splits, a tiny end-to-end training run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.classifiers import load_sentiment, load_stance
+from pipeline.training import data as D
+from pipeline.training import evaluate, train
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+GOOD = ["praised", "welcomed", "applauded", "thanked"]
+BAD = ["condemned", "attacked", "blamed", "denounced"]
+
+
+def write_synthetic_data(root: Path) -> Path:
+    """Small files in the NewsMTSC / RUW / SST-2 formats (a few dozen rows each)."""
+    (root / "newsmtsc").mkdir(parents=True)
+    (root / "ruw").mkdir()
+    (root / "sst2").mkdir()
+    lines = []
+    for i in range(36):
+        verb, pol = [(GOOD[i % 4], 6.0), (BAD[i % 4], 2.0), ("met", 4.0)][i % 3]
+        text = f"Senator {i} {verb} the mayor on Tuesday."
+        start = text.index("the mayor")
+        targets = [{"from": start, "to": start + 9, "mention": "the mayor", "polarity": pol}]
+        if i % 6 == 0:  # a second, neutral target: the sentence keeps the first one's sentiment
+            targets.append({"from": 0, "to": 6, "mention": "Senator", "polarity": 4.0})
+        lines.append(json.dumps({"primary_gid": f"g{i}", "sentence_normalized": text, "targets": targets}))
+    (root / "newsmtsc" / "train.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "newsmtsc" / "devtest_mt.jsonl").write_text("\n".join(lines[:12]) + "\n")
+    with open(root / "ruw" / "train.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Tweet", "Target 1", "Stance 1", "Target 2", "Stance 2", "Test/Train/Dev"])
+        for i in range(40):
+            r, u = [("AGAINST", "FAVOR"), ("FAVOR", "AGAINST"), ("NONE", "NONE")][i % 3]
+            w.writerow([f"tweet {i}: #StandWithUkraine" if r == "AGAINST" else f"tweet {i}: news from Moscow", "Russia", r, "Ukraine", u, "Train"])
+    rows = ["sentence\tlabel"] + [f"{'a wonderful film' if i % 2 else 'a dull mess'} {i} \t{i % 2}" for i in range(60)]
+    (root / "sst2" / "train.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def tiny_base(path: Path) -> Path:
+    """A 2-layer, 32-wide BERT with the packaged MiniLM tokenizer: fast enough to train in a test."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(train.base_encoder_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_sentence_label_rule():
+    assert D.newsmtsc_sentence_label([4.0, 4.0]) == "neutral"
+    assert D.newsmtsc_sentence_label([2.0, 4.0]) == "negative"
+    assert D.newsmtsc_sentence_label([6.0, 4.0]) == "positive"
+    assert D.newsmtsc_sentence_label([2.0, 6.0]) is None
+
+
+def test_split_is_seeded_and_order_free():
+    keys = [f"k{i}" for i in range(2000)]
+    a = [D.split_of(k, 13, 0.15, 0.10) for k in keys]
+    assert a == [D.split_of(k, 13, 0.15, 0.10) for k in reversed(keys)][::-1]
+    assert 0.12 < a.count("test") / len(a) < 0.18 and 0.07 < a.count("val") / len(a) < 0.13
+    assert a != [D.split_of(k, 14, 0.15, 0.10) for k in keys]
+
+
+def test_readers(tmp_path):
+    root = write_synthetic_data(tmp_path)
+    targets = D.read_newsmtsc_targets(root / "newsmtsc" / "train.jsonl")
+    assert len(targets) == 36 + 6 and {t.label for t in targets} == {"against", "neutral", "favor"}
+    t = targets[0]
+    assert t.text[t.spans[0][0] : t.spans[0][1]] == t.target
+    ruw = D.read_ruw(root / "ruw" / "train.csv")
+    assert len(ruw) == 80 and {e.target for e in ruw} == {"Russia", "Ukraine"}
+    moscow = next(e for e in ruw if "Moscow" in e.text and e.target == "Russia")
+    assert [moscow.text[s:e] for s, e in moscow.spans] == ["Moscow"]
+    sst = D.read_sst2(root / "sst2" / "train.tsv")
+    assert len(sst) == 60 and sst[1].label == "positive" and sst[0].label == "negative"
+
+
+@pytest.mark.parametrize("task", ["stance", "sentiment"])
+def test_tiny_training_run_writes_loadable_model(tmp_path, task):
+    root = write_synthetic_data(tmp_path / "data")
+    base = tiny_base(tmp_path / "base")
+    out = tmp_path / task
+    argv = ["--task", task, "--data-dir", str(root), "--out", str(out), "--base", str(base), "--epochs", "2", "--max-examples", "40", "--batch-size", "8", "--seed", "3"]
+    assert train.main(argv) == 0
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "labels.json", "training_config.json", "data_hashes.json"):
+        assert (out / name).is_file(), name
+    cfg = json.loads((out / "training_config.json").read_text())
+    assert cfg["args"]["seed"] == 3 and len(cfg["history"]) == 2
+    hashes = json.loads((out / "data_hashes.json").read_text())
+    assert hashes["newsmtsc/train.jsonl"] == D.file_sha256(root / "newsmtsc" / "train.jsonl")
+
+    if task == "stance":
+        clf = load_stance(str(out), device="cpu")
+        probs = clf.predict([("Russia", "news from Moscow", [(10, 16)]), ("NATO", "NATO met the mayor.", [(0, 4)])])
+    else:
+        clf = load_sentiment(str(out), device="cpu")
+        probs = clf.predict(["a wonderful film", "Senator 3 met the mayor on Tuesday."])
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert len(clf.artifact_hash) == 12
+
+    # The evaluation command reads the same formats and fills the model card.
+    args = ["--model", str(out), "--newsmtsc", str(root / "newsmtsc" / "devtest_mt.jsonl"), "--json", str(tmp_path / "m.json"), "--card", str(out)]
+    args += ["--ruw", str(root / "ruw" / "train.csv")] if task == "stance" else ["--sst2", str(root / "sst2" / "train.tsv")]
+    assert evaluate.main(args) == 0
+    result = json.loads((tmp_path / "m.json").read_text())["tasks"][task]["scores"]
+    assert "newsmtsc:devtest_mt.jsonl" in result
+    if task == "stance":
+        assert {"ruw:train.csv:Russia", "ruw:train.csv:Ukraine"} <= set(result)
+    assert "ours" in json.loads((out / "metrics.json").read_text())["results"]
+    assert "## Scores" in (out / "README.md").read_text()
+
+
+def test_vader_baseline_runs(tmp_path, capsys):
+    root = write_synthetic_data(tmp_path)
+    argv = ["--baseline", "vader", "--newsmtsc", str(root / "newsmtsc" / "devtest_mt.jsonl"), "--ruw", str(root / "ruw" / "train.csv"), "--sst2", str(root / "sst2" / "train.tsv")]
+    assert evaluate.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "ruw:train.csv:Russia" in out and "sst2:train.tsv" in out
+
+
+def test_real_data_splits_are_disjoint():
+    if not (SHARED / "ruw" / "train.csv").is_file():
+        pytest.skip(f"shared data not present at {SHARED}")
+    _, splits = train.load_task_data("stance", SHARED, 13, None, 0)
+    train_keys = {e.key for e in splits["train"]["ruw"]}
+    test_keys = {e.key for e in splits["test"]["ruw"]}
+    assert train_keys and test_keys and not train_keys & test_keys
+    assert 0.12 < len(test_keys) / 4200 < 0.18
