@@ -139,6 +139,12 @@ def cmd_run(args) -> int:
                 bar.update(summary["records_done"] - bar.n)
                 if summary["finished_at"]:
                     break
+                failed = summary["batches_failed"]
+                if failed and summary["batches_total"] == summary["batches_done"] + len(failed):
+                    raise PipelineError(
+                        f"{len(failed)} batch(es) failed after retries (first: {next(iter(failed.values()))}); "
+                        f"see {workers.log_file}, then rerun with --job {job_id} to retry them"
+                    )
     except KeyboardInterrupt:
         print(f"\ninterrupted: committed batches are kept; resume with --job {job_id}", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@ Keys (all under `nlp-pipeline:job:<id>:`):
 - `meta`     hash: output folder, configuration, inputs, created time, total batches once known;
 - `done`     hash: batch number -> JSON stats of its committed output. Writing a field twice
              (a redelivered batch) leaves one field, so counts summed over it are exact;
+- `failed`   hash: batch number -> the error that exhausted its retries (resubmitting retries it);
 - `finalize` string: set once, by whoever first sees every batch committed.
 """
 
@@ -13,12 +14,13 @@ import hashlib
 import json
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from pipeline.config import Config, config_from_dict
 from pipeline.errors import JobError
@@ -65,8 +67,12 @@ class JobState:
 
     @classmethod
     def from_url(cls, url: str) -> JobState:
-        return cls(redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10, health_check_interval=30,
-                                        retry_on_timeout=True))
+        # Rides out a Redis restart of up to about a minute instead of failing the producer or a batch.
+        retry = Retry(ExponentialBackoff(cap=5, base=0.1), retries=20)
+        return cls(redis.Redis.from_url(
+            url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30, retry=retry,
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError],
+        ))
 
     def _key(self, job_id: str, name: str) -> str:
         return f"{PREFIX}{job_id}:{name}"
@@ -108,6 +114,13 @@ class JobState:
 
     def mark_done(self, job_id: str, batch: int, stats: dict) -> None:
         self.r.hset(self._key(job_id, "done"), str(batch), json.dumps(stats))
+        self.r.hdel(self._key(job_id, "failed"), str(batch))
+
+    def mark_failed(self, job_id: str, batch: int, error: str) -> None:
+        self.r.hset(self._key(job_id, "failed"), str(batch), error[:500])
+
+    def failed_batches(self, job_id: str) -> dict[int, str]:
+        return {int(k): v.decode() for k, v in self.r.hgetall(self._key(job_id, "failed")).items()}
 
     def done_batches(self, job_id: str) -> set[int]:
         return {int(b) for b in self.r.hkeys(self._key(job_id, "done"))}
@@ -150,17 +163,10 @@ class JobState:
             "state": "finished" if self.finished_at(job_id) else ("running" if meta.total_batches is None or len(stats) < meta.total_batches else "finalizing"),
             "batches_done": len(stats),
             "batches_total": meta.total_batches,
+            "batches_failed": self.failed_batches(job_id),
             "records_done": sum(s["records"] for s in stats),
             "rows": totals,
             "out": str(meta.out),
             "created_at": meta.created_at,
             "finished_at": self.finished_at(job_id),
         }
-
-    def wait_until(self, predicate, timeout: float, interval: float = 0.2) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return predicate()

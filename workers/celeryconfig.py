@@ -15,11 +15,22 @@ broker_transport_options = {
     # An unacknowledged batch (its worker died) is redelivered after this many seconds.
     # It must exceed the slowest batch, or a healthy batch would run twice.
     "visibility_timeout": _worker.visibility_timeout,
+    # Look for such abandoned batches every 5 s (kombu's default is every 100 s): a batch lost
+    # with its worker is back in the queue within visibility_timeout + 5 s.
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
     "socket_timeout": 30,
     "socket_connect_timeout": 10,
     "retry_on_timeout": True,
     "health_check_interval": 30,
 }
+
+# Publishing (the producer, the finalize request) waits out a Redis restart instead of failing.
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 60, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+# A task running while the connection drops keeps going; if its ack is lost with the
+# connection, the batch is redelivered after the visibility timeout and rewrites the same files.
+worker_cancel_long_running_tasks_on_connection_loss = False
 
 # JSON only: a message can never make a worker unpickle anything.
 task_serializer = "json"

@@ -6,10 +6,13 @@ import json
 import logging
 import os
 from functools import lru_cache
+from pathlib import Path
 
 import redis
 
 from pipeline.config import load_config
+from pipeline.errors import PipelineError
+from pipeline.io.parquet import remove_temp_files
 from pipeline.jobs import JobMeta, JobState, utc_now
 from pipeline.processing import processor_for, write_manifest
 from workers.app import app
@@ -33,8 +36,19 @@ def job_meta(job_id: str) -> JobMeta:
     return job_state().meta(job_id)
 
 
+OUTPUT_ROOT_ENV = "NLP_PIPELINE_OUTPUT_ROOT"
+
+
+def check_output_root(out: Path) -> None:
+    """A worker given an output root writes nowhere else, whatever a submitted job asks for."""
+    root = os.environ.get(OUTPUT_ROOT_ENV)
+    if root and not out.resolve().is_relative_to(Path(root).resolve()):
+        raise PipelineError(f"output folder {out} is outside {OUTPUT_ROOT_ENV}={root}")
+
+
 @app.task(
     name="nlp.process_batch",
+    bind=True,
     acks_late=True,
     autoretry_for=TRANSIENT,
     max_retries=_worker.max_retries,
@@ -42,11 +56,19 @@ def job_meta(job_id: str) -> JobMeta:
     retry_backoff_max=_worker.retry_backoff_max,
     retry_jitter=True,
 )
-def process_batch(job_id: str, batch: int, payload: dict) -> dict:
-    job = job_meta(job_id)
-    processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
-    stats = processor.run(job, batch, payload)
+def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     state = job_state()
+    job = job_meta(job_id)
+    try:
+        check_output_root(job.out)
+        processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
+        stats = processor.run(job, batch, payload)
+    except Exception as exc:
+        # Out of retries, or not retryable: say so in the job state, where `status` shows it and
+        # a resubmission of the job picks the batch up again.
+        if not isinstance(exc, TRANSIENT) or self.request.retries >= self.max_retries:
+            state.mark_failed(job_id, batch, f"{type(exc).__name__}: {exc}")
+        raise
     state.mark_done(job_id, batch, stats)
     if state.claim_finalize(job_id):
         finalize_job.delay(job_id)
@@ -59,6 +81,7 @@ def finalize_job(job_id: str) -> str:
     job = state.meta(job_id)
     processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
     try:
+        remove_temp_files(job.out, job_id)
         path = write_manifest(job, state.done_stats(job_id), utc_now().isoformat(), processor.models)
     except Exception:
         state.release_finalize(job_id)

@@ -99,3 +99,16 @@ def commit_batch(out: Path, job_id: str, batch: int, rows: dict[str, list[dict]]
         _write_atomic(table, partition_dir(out, name, job_id) / part_name(batch))
         counts[name] = table.num_rows
     return counts
+
+
+def remove_temp_files(out: Path, job_id: str) -> int:
+    """Deletes temporary files left by writers that were killed mid-write; returns how many.
+
+    Called once every batch of the job is committed, so no live writer still owns one.
+    """
+    removed = 0
+    for name in TABLES:
+        for tmp in partition_dir(out, name, job_id).glob(".part-*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed

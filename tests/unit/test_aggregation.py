@@ -1,0 +1,92 @@
+"""aggregate_sentiment / aggregate_stance, checked against numbers worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.documents import Sentiment, Stance
+from pipeline.stages.sentiment import aggregate_sentiment
+from pipeline.stages.stance import aggregate_stance
+
+# Columns: sentiment (negative, neutral, positive); stance (against, neutral, favor).
+
+
+def test_sentiment_length_weighted_mean():
+    probs = np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
+    weights = np.array([3.0, 1.0])
+    # mean = (3*[.1,.2,.7] + [.6,.3,.1]) / 4 = [.9, .9, 2.2] / 4 = [.225, .225, .55]
+    s = aggregate_sentiment(probs, weights)
+    assert s.label == "positive"
+    assert s.score == pytest.approx(0.55 - 0.225)  # 0.325
+    assert s.confidence == pytest.approx(0.55)
+    assert isinstance(s.score, float) and isinstance(s.confidence, float)
+
+
+def test_sentiment_weights_can_flip_the_label():
+    probs = np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
+    # Weights 1 and 3: mean = ([.1,.2,.7] + 3*[.6,.3,.1]) / 4 = [1.9, 1.1, 1.0] / 4 = [.475, .275, .25]
+    s = aggregate_sentiment(probs, np.array([1.0, 3.0]))
+    assert (s.label, s.score, s.confidence) == ("negative", pytest.approx(0.25 - 0.475), pytest.approx(0.475))
+
+
+def test_sentiment_single_sentence_is_itself():
+    s = aggregate_sentiment(np.array([[0.2, 0.5, 0.3]]), np.array([42.0]))
+    assert s == Sentiment("neutral", pytest.approx(0.1), pytest.approx(0.5))
+
+
+def test_sentiment_scale_of_weights_does_not_matter():
+    probs = np.array([[0.7, 0.2, 0.1], [0.2, 0.2, 0.6], [0.1, 0.8, 0.1]])
+    a = aggregate_sentiment(probs, np.array([10.0, 20.0, 30.0]))
+    b = aggregate_sentiment(probs, np.array([1.0, 2.0, 3.0]))
+    # mean = ([.7,.2,.1] + 2*[.2,.2,.6] + 3*[.1,.8,.1]) / 6 = [1.4, 3.0, 1.6] / 6
+    assert a.label == b.label == "neutral"
+    assert a.score == pytest.approx(b.score) == pytest.approx((1.6 - 1.4) / 6)
+    assert a.confidence == pytest.approx(0.5)
+
+
+def test_sentiment_tie_takes_the_first_label():
+    s = aggregate_sentiment(np.array([[0.4, 0.2, 0.4]]), np.array([1.0]))
+    assert s.label == "negative" and s.score == pytest.approx(0.0)
+
+
+def test_stance_confidence_weighted_mean_and_evidence():
+    probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+    sentences = ["s0 against", "s1 favor", "s2 mild against"]
+    # Weights are each row's max: .8, .6, .5 (sum 1.9).
+    # .8*[.8,.1,.1] + .6*[.2,.2,.6] + .5*[.5,.4,.1] = [1.01, .40, .49]; mean = that / 1.9
+    st = aggregate_stance("Russia", probs, sentences, mentions=4, evidence=2)
+    assert st.target == "Russia" and st.stance == "against" and st.mentions == 4
+    assert st.score == pytest.approx((0.49 - 1.01) / 1.9)  # -0.27368...
+    assert st.confidence == pytest.approx(1.01 / 1.9)  # 0.53158...
+    # Evidence: the sentences most "against" first: .8 (s0), .5 (s2).
+    assert st.evidence == ["s0 against", "s2 mild against"]
+
+
+def test_stance_favor():
+    probs = np.array([[0.1, 0.3, 0.6], [0.05, 0.15, 0.8]])
+    # weights .6, .8 (sum 1.4): .6*[.1,.3,.6] + .8*[.05,.15,.8] = [.10, .30, 1.00]; / 1.4
+    st = aggregate_stance("NATO", probs, ["a", "b"], mentions=2, evidence=3)
+    assert st.stance == "favor"
+    assert st.score == pytest.approx(0.9 / 1.4)
+    assert st.confidence == pytest.approx(1.0 / 1.4)
+    assert st.evidence == ["b", "a"]  # more than there are sentences: all of them, strongest first
+
+
+def test_stance_confident_sentence_outweighs_hesitant_ones():
+    # Two hesitant "favor" sentences and one confident "against": plain averaging would say favor.
+    probs = np.array([[0.3, 0.3, 0.4], [0.3, 0.3, 0.4], [0.95, 0.05, 0.0]])
+    assert probs.mean(axis=0).argmax() == 2
+    # weights .4, .4, .95 (sum 1.75): [.24+.9025, .24+.0475, .32+0] = [1.1425, .2875, .32]
+    st = aggregate_stance("Ukraine", probs, ["a", "b", "c"], mentions=3, evidence=1)
+    assert st.stance == "against"
+    assert st.score == pytest.approx((0.32 - 1.1425) / 1.75)
+    assert st.confidence == pytest.approx(1.1425 / 1.75)
+    assert st.evidence == ["c"]
+
+
+def test_stance_evidence_ties_keep_sentence_order_and_zero_evidence():
+    probs = np.array([[0.2, 0.6, 0.2]] * 3)
+    st = aggregate_stance("NATO", probs, ["x", "y", "z"], mentions=3, evidence=2)
+    assert st == Stance("NATO", "neutral", pytest.approx(0.0), pytest.approx(0.6), 3, ["x", "y"])
+    assert aggregate_stance("NATO", probs, ["x", "y", "z"], mentions=3, evidence=0).evidence == []
