@@ -57,7 +57,7 @@ def fault_config(tmp_path, **batching) -> str:
     path = tmp_path / "faults.yaml"
     lines = ["worker:", "  visibility_timeout: 15", "batching:"]
     lines += [f"  {k}: {v}" for k, v in {"max_docs": 4, "max_in_flight": 50, **batching}.items()]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + open("/tmp/tiny.yaml").read())
     return str(path)
 
 

@@ -75,13 +75,13 @@ def test_stance_favor():
 
 def test_stance_confident_sentence_outweighs_hesitant_ones():
     # Two hesitant "favor" sentences and one confident "against": plain averaging would say favor.
-    probs = np.array([[0.3, 0.3, 0.4], [0.3, 0.3, 0.4], [0.95, 0.05, 0.0]])
-    assert probs.mean(axis=0).argmax() == 2
-    # weights .4, .4, .95 (sum 1.75): [.24+.9025, .24+.0475, .32+0] = [1.1425, .2875, .32]
+    probs = np.array([[0.0, 0.4, 0.6], [0.0, 0.4, 0.6], [0.9, 0.1, 0.0]])
+    assert probs.mean(axis=0).argmax() == 2  # plain mean: [.3, .3, .4]
+    # weights .6, .6, .9 (sum 2.1): [0+0+.81, .24+.24+.09, .36+.36+0] = [.81, .57, .72]
     st = aggregate_stance("Ukraine", probs, ["a", "b", "c"], mentions=3, evidence=1)
     assert st.stance == "against"
-    assert st.score == pytest.approx((0.32 - 1.1425) / 1.75)
-    assert st.confidence == pytest.approx(1.1425 / 1.75)
+    assert st.score == pytest.approx((0.72 - 0.81) / 2.1)
+    assert st.confidence == pytest.approx(0.81 / 2.1)
     assert st.evidence == ["c"]
 
 

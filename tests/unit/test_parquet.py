@@ -165,3 +165,19 @@ def test_output_files_respect_the_umask(tmp_path):
         os.umask(old)
     path = partition_dir(tmp_path, "documents", "job-1") / part_name(0)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_remove_temp_files(tmp_path):
+    from pipeline.io.parquet import remove_temp_files
+
+    commit_batch(tmp_path, "job-1", 0, batch_rows([], [], 0, NOW, "v", {}), {})
+    folder = partition_dir(tmp_path, "entities", "job-1")
+    (folder / ".part-000001.parquet.k2j3h4.tmp").write_bytes(b"half")
+    (partition_dir(tmp_path, "failures", "job-1") / ".part-000000.parquet.zz.tmp").write_bytes(b"half")
+    other_job = partition_dir(tmp_path, "entities", "job-2")
+    other_job.mkdir(parents=True)
+    (other_job / ".part-000001.parquet.x.tmp").write_bytes(b"another job's writer")
+    assert remove_temp_files(tmp_path, "job-1") == 2
+    assert sorted(os.listdir(folder)) == ["part-000000.parquet"]
+    assert os.listdir(other_job) == [".part-000001.parquet.x.tmp"]
+    assert remove_temp_files(tmp_path, "job-1") == 0

@@ -1,0 +1,92 @@
+"""Stopping on purpose: SIGTERM to a worker, Ctrl-C on `nlp-pipeline run`, and backpressure."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import redis
+
+from pipeline.jobs import JobState
+from tests.conftest import ROOT, cli, wait_finished
+from tests.integration.test_faults import (  # noqa: F401 - `broker` is a fixture
+    assert_exact, broker, fault_config, make_corpus, start_workers, submit, unacked, wait_for,
+)
+
+
+def test_sigterm_finishes_the_running_batch(tmp_path, broker):
+    config = fault_config(tmp_path)
+    corpus = make_corpus(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out"
+    state = JobState.from_url(broker.url)
+    first = start_workers(broker, tmp_path, config)
+    submit(broker, [str(corpus)], out, "term-1", config)
+    wait_for(lambda: state.done_count("term-1") >= 1 and unacked(broker) > 0, what="a batch in flight")
+    first.proc.send_signal(signal.SIGTERM)
+    # Warm shutdown: the batch it holds is committed (or handed back), never half-done, and it exits cleanly.
+    assert first.proc.wait(timeout=60) == 0
+    second = start_workers(broker, tmp_path, config, name="w2")
+    try:
+        wait_finished(state, "term-1", timeout=120)
+    finally:
+        second.stop()
+    assert_exact(out, "term-1", 40)
+
+
+def _processes_using(path) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        if any(str(path) in part for part in (p.info["cmdline"] or [])):
+            found.append(p)
+    return found
+
+
+def test_ctrl_c_on_run_stops_everything_and_the_job_resumes(tmp_path):
+    config = fault_config(tmp_path, max_in_flight=4)
+    corpus = make_corpus(tmp_path / "in.jsonl", 60)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "pipeline.cli", "run", str(corpus), "--out", str(out), "--job", "ctrl-c",
+            "--config", config, "--workers", "1", "--quiet"]
+    run = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    port = int(re.search(r"broker redis://127.0.0.1:(\d+)", run.stderr.readline()).group(1))
+    state = JobState.from_url(f"redis://127.0.0.1:{port}/0")
+    wait_for(lambda: state.exists("ctrl-c") and state.done_count("ctrl-c") >= 2, what="two batches")
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=90) == 130
+    assert "resume with --job ctrl-c" in run.stderr.read()
+    time.sleep(0.5)
+    assert _processes_using(out) == []  # no orphan redis-server or worker
+    result = cli("run", str(corpus), "--out", str(out), "--job", "ctrl-c", "--config", config, "--workers", "1", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert_exact(out, "ctrl-c", 60)
+    assert _processes_using(out) == []
+
+
+def test_backpressure_bounds_the_queue(tmp_path, broker):
+    config = fault_config(tmp_path, max_in_flight=3, max_docs=2)
+    corpus = make_corpus(tmp_path / "in.jsonl", 60)  # 30 batches
+    out = tmp_path / "out"
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "submit", str(corpus), "--out", str(out), "--job", "bp-1",
+         "--config", config, "--broker", broker.url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    client = redis.Redis.from_url(broker.url)
+    wait_for(lambda: client.llen("batches") == 3, what="three queued batches")
+    time.sleep(3)  # no worker: the producer must wait, not pile up batches
+    assert client.llen("batches") == 3 and producer.poll() is None
+    workers = start_workers(broker, tmp_path, config)
+    try:
+        peak = 0
+        while producer.poll() is None:
+            peak = max(peak, client.llen("batches") + client.hlen("unacked"))
+            time.sleep(0.05)
+        assert producer.returncode == 0, producer.stderr.read()
+        assert peak <= 3
+        wait_finished(JobState.from_url(broker.url), "bp-1", timeout=120)
+    finally:
+        workers.stop()
+    assert_exact(out, "bp-1", 60)
