@@ -36,10 +36,8 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY pipeline/ pipeline/
 COPY workers/ workers/
 COPY configs/ configs/
-# pipeline/config.py looks for configs/ next to the installed `pipeline` package (a checkout's
-# layout); a non-editable install does not ship configs/, so a copy is put there.
-RUN pip install -c requirements.lock . \
- && cp -r configs "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/configs"
+# configs/ is a package of its own, so the YAML files are installed with the code.
+RUN pip install -c requirements.lock .
 
 # 3. Flower (monitoring, the `flower` compose service). Not a project dependency, so it is not
 #    in pyproject.toml; the lock still constrains celery and its other shared dependencies.

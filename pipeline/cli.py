@@ -102,11 +102,11 @@ def _count_records(args, config: Config) -> int:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from pipeline.jobs import JobState, new_job_id
+    from pipeline.jobs import JobState, new_job_id, validate_job_id
     from pipeline.local import EmbeddedRedis, LocalWorkers
 
     config = _config(args)
-    job_id = args.job or new_job_id()
+    job_id = validate_job_id(args.job) if args.job else new_job_id()
     out = args.out.resolve()
     total_records = _count_records(args, config)
     broker = EmbeddedRedis(out / "_broker").start()
@@ -174,13 +174,12 @@ def cmd_summary(args) -> int:
     return 0
 
 
-def _delegate(module: str):
-    def run(args) -> int:
-        import importlib
-
-        return importlib.import_module(module).main(args.rest)
-
-    return run
+# Subcommands with parsers of their own: everything after the name goes to them, --help included.
+DELEGATED = {
+    "train": ("pipeline.training.train", "train the sentiment or stance model"),
+    "evaluate": ("pipeline.training.evaluate", "score a model or a baseline on labelled files"),
+    "eval-cleaning": ("pipeline.cleaning_eval", "measure HTML extraction on the trafilatura evaluation set"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,21 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="entities to list (default 10)")
     p.set_defaults(func=cmd_summary)
 
-    for name, module, text in [
-        ("train", "pipeline.training.train", "train the sentiment or stance model (see --help)"),
-        ("evaluate", "pipeline.training.evaluate", "score a model or a baseline on labelled files"),
-        ("eval-cleaning", "pipeline.cleaning_eval", "measure HTML extraction on the trafilatura evaluation set"),
-    ]:
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_delegate(module))
+    for name, (_, text) in DELEGATED.items():
+        sub.add_parser(name, help=f"{text} (see `nlp-pipeline {name} --help`)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv and argv[0] in DELEGATED:
+            import importlib
+
+            return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -104,6 +104,10 @@ class Config:
         return dataclasses.asdict(self)
 
 
+# Integer settings must be >= 1, except these.
+_MINIMUM = {"min_chars": 0, "max_retries": 0, "threads_per_process": 0}
+
+
 def _build(cls: type, values: Any, where: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
@@ -119,6 +123,8 @@ def _build(cls: type, values: Any, where: str) -> Any:
             value = _build(kind, value, f"{where}.{name}")
         elif kind is int and (not isinstance(value, int) or isinstance(value, bool)):
             raise ConfigError(f"{where}.{name}: expected an integer, got {value!r}")
+        elif kind is int and value < _MINIMUM.get(name, 1):
+            raise ConfigError(f"{where}.{name}: must be at least {_MINIMUM.get(name, 1)}, got {value}")
         elif kind is bool and not isinstance(value, bool):
             raise ConfigError(f"{where}.{name}: expected true or false, got {value!r}")
         elif kind is str and not isinstance(value, str):
@@ -162,8 +168,9 @@ def load_targets(path: Path) -> tuple[Target, ...]:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         aliases = entry.get("aliases") or []
         labels = entry.get("entity_labels", list(Target.__dataclass_fields__["entity_labels"].default))
-        if not all(isinstance(a, str) and a.strip() for a in aliases) or not isinstance(labels, list):
-            raise ConfigError(f"{where}: 'aliases' and 'entity_labels' must be lists of strings")
+        for name, values in (("aliases", aliases), ("entity_labels", labels)):
+            if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+                raise ConfigError(f"{where}: {name!r} must be a list of non-empty strings")
         # The name is always an alias of itself.
         names = tuple(dict.fromkeys([entry["name"], *aliases]))
         targets.append(Target(name=entry["name"], aliases=names, entity_labels=tuple(labels)))
@@ -202,12 +209,15 @@ def config_from_dict(values: dict) -> Config:
     return dataclasses.replace(_build(Config, values, "config"), targets=targets)
 
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@")
-
-
 def redact_url(url: str) -> str:
     """The URL with any password replaced, safe for logs, status output and manifests."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    # The host follows the last "@"; a password may itself contain "@".
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def broker_url(explicit: str | None = None) -> str:

@@ -31,7 +31,7 @@ PREFIX = "nlp-pipeline:job:"
 
 def validate_job_id(job_id: str) -> str:
     """Job ids become folder names: they must not be able to escape the output folder."""
-    if not _JOB_ID.match(job_id) or ".." in job_id:
+    if not _JOB_ID.fullmatch(job_id) or ".." in job_id:
         raise JobError(f"invalid job id {job_id[:80]!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
     return job_id
 

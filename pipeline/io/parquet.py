@@ -22,6 +22,10 @@ from pipeline.documents import Document, Rejected
 from pipeline.schemas import SCHEMA_VERSION, TABLES
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def part_name(batch: int) -> str:
     return f"part-{batch:06d}.parquet"
 
@@ -82,6 +86,8 @@ def _write_atomic(table: pa.Table, final: Path) -> None:
             pq.write_table(table, fh, compression="zstd")
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates the file 0600; output is for others to read, so honour the umask instead.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         # os.replace is atomic on POSIX when both names are on one filesystem, hence the same folder.
         os.replace(tmp, final)
     except BaseException:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -56,6 +56,8 @@ def parse_timestamp(value) -> str | None:
         return None
     if isinstance(value, datetime):
         parsed = value
+    elif isinstance(value, date):  # e.g. a Parquet date32 column
+        parsed = datetime(value.year, value.month, value.day)
     elif isinstance(value, str):
         try:
             parsed = dateparser.parse(value)
@@ -78,12 +80,18 @@ def _optional_str(record: dict, field: str, cfg: InputConfig) -> str | None:
     return value[: cfg.max_field_chars] or None
 
 
-def _check_decoded(value: str, field: str) -> None:
-    # Files are decoded with surrogateescape so one bad byte sequence costs one record, not the file.
+def _is_utf8(value: str) -> bool:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise RecordError("UndecodableBytes", f"field {field!r} is not valid UTF-8") from None
+        return False
+    return True
+
+
+def _check_decoded(value: str, field: str) -> None:
+    # Files are decoded with surrogateescape so one bad byte sequence costs one record, not the file.
+    if not _is_utf8(value):
+        raise RecordError("UndecodableBytes", f"field {field!r} is not valid UTF-8")
 
 
 def document_from_record(record, source: str, line: int | None, cfg: InputConfig, is_html: bool | None = None) -> Document:
@@ -136,7 +144,7 @@ def _records_jsonl(path: Path) -> Iterator[tuple[int, object]]:
     with path.open("rb") as fh:
         for number, raw_line in enumerate(fh, start=1):
             try:
-                line = raw_line.decode("utf-8")
+                line = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 yield number, RecordError("UndecodableBytes", f"line is not valid UTF-8 ({exc.reason} at byte {exc.start})")
                 continue
@@ -148,8 +156,13 @@ def _records_jsonl(path: Path) -> Iterator[tuple[int, object]]:
                 yield number, RecordError("InvalidJSON", f"invalid JSON: {exc.msg} at column {exc.colno}")
 
 
+# Python's csv module refuses fields over 128 KiB by default; the document size limit is ours to apply.
+csv.field_size_limit(2**31 - 1)
+
+
 def _records_csv(path: Path) -> Iterator[tuple[int, object]]:
-    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+    # utf-8-sig: spreadsheet exports start with a byte-order mark that must not stick to the first header.
+    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh, strict=True)
         try:
             header = next(reader)
@@ -233,7 +246,8 @@ def _read_records(path: Path, cfg: InputConfig) -> Iterator[Document | Rejected]
                 yield document_from_record(record, source, line, cfg)
             except RecordError as exc:
                 doc_id = record.get(cfg.id_field) if isinstance(record, dict) else None
-                yield Rejected(source, line, doc_id if isinstance(doc_id, str) else None, Failure("validate", exc.kind, str(exc)))
+                readable_id = doc_id if isinstance(doc_id, str) and _is_utf8(doc_id) else None
+                yield Rejected(source, line, readable_id, Failure("validate", exc.kind, str(exc)))
     except RecordError as exc:  # the whole file is unreadable (e.g. a CSV without a usable header)
         yield Rejected(source, None, None, Failure("read", exc.kind, str(exc)))
     except OSError as exc:

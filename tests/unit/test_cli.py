@@ -11,9 +11,6 @@ from pipeline.config import BROKER_ENV
 from tests.conftest import cli
 
 NO_BROKER = {BROKER_ENV: ""}
-DELEGATED_HELP_BUG = ("cli: train/evaluate/eval-cleaning take their arguments through an argparse.REMAINDER positional, "
-                      "which does not capture arguments that start with '-'; the top-level parser then fails with "
-                      "'unrecognized arguments: --help' (and any other option, e.g. eval-cleaning --setting all)")
 
 
 def assert_one_error_line(result, starts: str) -> str:
@@ -104,9 +101,6 @@ def test_invalid_job_id_on_run(tmp_path, corpus):
     assert not (tmp_path / "escape").exists()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="cli.cmd_run: the job id is validated only by the producer "
-                   "thread, after the embedded redis-server and the worker processes were started and OUT/_broker and "
-                   "OUT/_logs created; the error is preceded by a 'job ../escape: N records ...' line")
 def test_invalid_job_id_on_run_fails_before_starting_anything(tmp_path, corpus):
     out = tmp_path / "out"
     result = cli("run", str(corpus), "--out", str(out), "--job", "../escape", "--quiet")
@@ -123,9 +117,9 @@ def test_status_of_unknown_job(redis_server):
     "command",
     [
         "run", "submit", "status", "worker", "summary",
-        pytest.param("train", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=DELEGATED_HELP_BUG)),
-        pytest.param("evaluate", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=DELEGATED_HELP_BUG)),
-        pytest.param("eval-cleaning", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=DELEGATED_HELP_BUG)),
+        "train",
+        "evaluate",
+        "eval-cleaning",
     ],
 )
 def test_help_of_every_subcommand(command):

@@ -40,9 +40,6 @@ def test_invalid_job_id_message_is_bounded():
     assert len(str(info.value)) < 300
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="jobs.validate_job_id: the pattern ends in '$' and is "
-                   "applied with re.match, and '$' also matches before a trailing newline, so 'job\\n' is accepted "
-                   "and becomes the folder name 'job_id=job\\n'")
 def test_trailing_newline_is_rejected():
     try:
         validate_job_id("job\n")

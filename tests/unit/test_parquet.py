@@ -154,9 +154,6 @@ def test_empty_batch_writes_readable_files(tmp_path):
     assert "job_id" in pd.read_parquet(tmp_path / "documents").columns
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="parquet._write_atomic: tempfile.mkstemp creates the file "
-                   "with mode 0600 and os.replace keeps it, so output files ignore the umask and other users "
-                   "(analysts, a reader container) cannot read them")
 def test_output_files_respect_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
