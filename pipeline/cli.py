@@ -110,7 +110,8 @@ def cmd_run(args) -> int:
     out = args.out.resolve()
     total_records = _count_records(args, config)
     broker = EmbeddedRedis(out / "_broker").start()
-    workers = LocalWorkers(broker.url, args.workers, out / "_logs" / "worker.log", config=args.config).start()
+    queues = ",".join(q for q in ("batches", config.worker.models_queue) if q)
+    workers = LocalWorkers(broker.url, args.workers, out / "_logs" / "worker.log", queues=queues, config=args.config).start()
     print(f"job {job_id}: {total_records} records, {args.workers} worker processes, broker {broker.url}", file=sys.stderr)
     producer_error: list[BaseException] = []
 

@@ -86,6 +86,7 @@ class WorkerConfig:
     max_retries: int = 3
     retry_backoff_max: int = 60
     threads_per_process: int = 0
+    models_queue: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ annotated documents into rows; spaCy and torch objects never leave a stage.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -116,6 +117,27 @@ class Document:
     @classmethod
     def from_message(cls, m: dict) -> Document:
         return cls(**{name: m.get(name) for name in MESSAGE_FIELDS})
+
+    def to_annotated(self) -> dict:
+        """Everything but the raw input: how a document travels between the text and model stages."""
+        data = dataclasses.asdict(self)
+        del data["raw"]
+        return data
+
+    @classmethod
+    def from_annotated(cls, m: dict) -> Document:
+        m = dict(m)
+        failure, sentiment = m.pop("failure"), m.pop("sentiment")
+        return cls(
+            raw="",
+            **{k: v for k, v in m.items() if k not in ("sentences", "entities", "mentions", "stances")},
+            sentences=[tuple(s) for s in m["sentences"]],
+            entities=[Entity(**e) for e in m["entities"]],
+            mentions=[TargetMention(**t) for t in m["mentions"]],
+            stances=[Stance(**s) for s in m["stances"]],
+            sentiment=Sentiment(**sentiment) if sentiment else None,
+            failure=Failure(**failure) if failure else None,
+        )
 
     def sentence_text(self, index: int) -> str:
         start, end = self.sentences[index]

@@ -6,7 +6,7 @@ import json
 import logging
 import platform
 import time
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from pipeline.documents import Document, Failure, Rejected
 from pipeline.io.parquet import batch_rows, commit_batch
 from pipeline.jobs import JobMeta, utc_now
 from pipeline.schemas import SCHEMA_VERSION
-from pipeline.stages import run_stages
+from pipeline.stages import Stage, run_stages
 from pipeline.stages.clean import CleanStage
 from pipeline.stages.ner import NerStage
 from pipeline.stages.sentiment import SentimentStage
@@ -25,38 +25,73 @@ from pipeline.stages.stance import StanceStage
 log = logging.getLogger(__name__)
 
 class BatchProcessor:
-    """All stages, built once per worker process and configuration (the models load here)."""
+    """All stages for one configuration, built once per worker process (the models load here).
+
+    The stages fall in two groups: text (cleaning, NER: CPU work) and models (sentiment,
+    stance: transformers, GPU-friendly). Each group is built on first use, so a worker that only
+    ever runs one group only loads that group's models.
+    """
 
     def __init__(self, config: Config):
         self.config = config
-        sentiment = SentimentStage(config.sentiment)
-        stance = StanceStage(config.stance, config.targets)
-        self.stages = [CleanStage(config.cleaning), NerStage(config.ner, config.targets), sentiment, stance]
-        self.models = {"sentiment": sentiment.model_id, "stance": stance.model_id, "ner": config.ner.model}
+
+    @cached_property
+    def text_stages(self) -> list[Stage]:
+        return [CleanStage(self.config.cleaning), NerStage(self.config.ner, self.config.targets)]
+
+    @cached_property
+    def model_stages(self) -> list[Stage]:
+        return [SentimentStage(self.config.sentiment), StanceStage(self.config.stance, self.config.targets)]
+
+    @property
+    def models(self) -> dict[str, str]:
+        sentiment, stance = self.model_stages
+        return {"ner": self.config.ner.model, "sentiment": sentiment.model_id, "stance": stance.model_id}
 
     def process(self, docs: list[Document]) -> dict[str, float]:
-        return run_stages(self.stages, docs)
+        """Runs every stage over the documents; returns seconds per stage."""
+        return {**run_stages(self.text_stages, docs), **run_stages(self.model_stages, docs)}
 
     def run(self, job: JobMeta, batch: int, payload: dict) -> dict:
         """Processes and commits one batch; returns its stats (what `JobState.mark_done` stores)."""
         started = time.perf_counter()
         docs = [Document.from_message(m) for m in payload["docs"]]
-        rejected = [Rejected.from_message(m) for m in payload["rejected"]]
         seconds = self.process(docs)
+        return self.commit(job, batch, docs, payload["rejected"], sum(len(d.raw) for d in docs), seconds, started)
+
+    def run_text(self, payload: dict) -> dict:
+        """The text stages only; returns the payload for `run_models` (raw input dropped, text kept)."""
+        started = time.perf_counter()
+        docs = [Document.from_message(m) for m in payload["docs"]]
+        seconds = run_stages(self.text_stages, docs)
+        seconds["text_total"] = time.perf_counter() - started
+        return {"docs": [d.to_annotated() for d in docs], "rejected": payload["rejected"],
+                "chars": sum(len(d.raw) for d in docs), "seconds": seconds}
+
+    def run_models(self, job: JobMeta, batch: int, payload: dict) -> dict:
+        """The model stages and the commit, after `run_text` ran elsewhere."""
+        started = time.perf_counter()
+        docs = [Document.from_annotated(m) for m in payload["docs"]]
+        seconds = {**payload["seconds"], **run_stages(self.model_stages, docs)}
+        return self.commit(job, batch, docs, payload["rejected"], payload["chars"], seconds, started)
+
+    def commit(self, job: JobMeta, batch: int, docs: list[Document], rejected: list[dict], chars: int,
+               seconds: dict[str, float], started: float) -> dict:
+        rejected_records = [Rejected.from_message(m) for m in rejected]
         now = utc_now()
         try:
-            rows = batch_rows(docs, rejected, batch, now, __version__, self.models)
+            rows = batch_rows(docs, rejected_records, batch, now, __version__, self.models)
         except Exception as exc:  # noqa: BLE001 - a bug in row building must not lose the batch's records
             log.exception("batch %s of job %s could not be turned into rows", batch, job.job_id)
             for doc in docs:
                 doc.failure = doc.failure or Failure("sink", type(exc).__name__, str(exc)[:500] or repr(exc))
-            rows = batch_rows(docs, rejected, batch, now, __version__, self.models)
+            rows = batch_rows(docs, rejected_records, batch, now, __version__, self.models)
         metadata = {"job_id": job.job_id, "pipeline_version": __version__, "models": json.dumps(self.models)}
         counts = commit_batch(job.out, job.job_id, batch, rows, metadata)
         return {
-            "records": len(docs) + len(rejected),
+            "records": len(docs) + len(rejected_records),
             "rows": counts,
-            "chars": sum(len(d.raw) for d in docs),
+            "chars": chars,
             "seconds": {**seconds, "total": time.perf_counter() - started},
         }
 

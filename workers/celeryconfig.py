@@ -52,6 +52,7 @@ worker_prefetch_multiplier = 1
 worker_proc_alive_timeout = 120
 
 task_default_queue = "batches"
-task_routes = {"nlp.*": {"queue": "batches"}}
+# nlp.score_batch is sent to the job's worker.models_queue explicitly when the job asks for it.
+task_routes = {"nlp.process_batch": {"queue": "batches"}, "nlp.finalize_job": {"queue": "batches"}}
 
 worker_hijack_root_logger = False

@@ -6,13 +6,20 @@ import json
 import logging
 import os
 
-from celery.signals import worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init
 
 from pipeline.config import load_config
 
 log = logging.getLogger(__name__)
 
 THREADS_ENV = "NLP_PIPELINE_THREADS"
+QUEUES_ENV = "NLP_PIPELINE_CONSUMES"
+
+
+@celeryd_after_setup.connect
+def _remember_queues(sender, instance, **_):
+    # Runs in the main process before the pool forks: the children learn which queues they serve.
+    os.environ[QUEUES_ENV] = ",".join(sorted(instance.app.amqp.queues.consume_from))
 
 
 @worker_process_init.connect
@@ -29,6 +36,11 @@ def _init_process(**_):
         threads = max(1, (os.cpu_count() or 1) // processes)
     # Processes x threads should not exceed the cores, or they fight over them.
     torch.set_num_threads(threads)
-    # Load the models now rather than in the first batch.
-    processor_for(json.dumps(config.to_dict(), sort_keys=True))
-    log.info("worker process %d ready (%d torch threads)", os.getpid(), threads)
+    # Load the models this worker will need now, rather than in its first batch.
+    queues = set(os.environ.get(QUEUES_ENV, "batches").split(","))
+    processor = processor_for(json.dumps(config.to_dict(), sort_keys=True))
+    if "batches" in queues:
+        processor.text_stages
+    if queues - {"batches"} or not config.worker.models_queue:
+        processor.model_stages
+    log.info("worker process %d ready (%d torch threads, queues %s)", os.getpid(), threads, ",".join(sorted(queues)))

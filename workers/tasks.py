@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,16 +60,51 @@ def check_output_root(out: Path) -> None:
 def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     state = job_state()
     job = job_meta(job_id)
-    try:
+    models_queue = job.config.worker.models_queue
+    with _recording_final_failure(self, state, job_id, batch):
         check_output_root(job.out)
         processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
+        if models_queue:
+            scored = processor.run_text(payload)
+            score_batch.apply_async((job_id, batch, scored), queue=models_queue, compression="zlib")
+            return {"batch": batch, "sent_to": models_queue}
         stats = processor.run(job, batch, payload)
+    return _committed(state, job_id, batch, stats)
+
+
+@app.task(
+    name="nlp.score_batch",
+    bind=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    max_retries=_worker.max_retries,
+    retry_backoff=2,
+    retry_backoff_max=_worker.retry_backoff_max,
+    retry_jitter=True,
+)
+def score_batch(self, job_id: str, batch: int, payload: dict) -> dict:
+    """The model stages and the commit, for jobs that route them to their own queue."""
+    state = job_state()
+    job = job_meta(job_id)
+    with _recording_final_failure(self, state, job_id, batch):
+        processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
+        stats = processor.run_models(job, batch, payload)
+    return _committed(state, job_id, batch, stats)
+
+
+@contextmanager
+def _recording_final_failure(task, state: JobState, job_id: str, batch: int):
+    """Out of retries, or not retryable: say so in the job state, where `status` shows it and a
+    resubmission of the job picks the batch up again."""
+    try:
+        yield
     except Exception as exc:
-        # Out of retries, or not retryable: say so in the job state, where `status` shows it and
-        # a resubmission of the job picks the batch up again.
-        if not isinstance(exc, TRANSIENT) or self.request.retries >= self.max_retries:
+        if not isinstance(exc, TRANSIENT) or task.request.retries >= task.max_retries:
             state.mark_failed(job_id, batch, f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _committed(state: JobState, job_id: str, batch: int, stats: dict) -> dict:
     state.mark_done(job_id, batch, stats)
     if state.claim_finalize(job_id):
         finalize_job.delay(job_id)
