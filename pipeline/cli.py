@@ -93,7 +93,12 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _count_records(args, config: Config) -> int:
+    """Counts the input's records up front, so that the progress bar can show an ETA."""
     from pipeline.io.readers import check_inputs, read_corpus
 
     return sum(1 for _ in read_corpus(check_inputs(args.inputs), config.input))
@@ -122,7 +127,7 @@ def cmd_run(args) -> int:
             producer_error.append(exc)
 
     # SIGTERM (e.g. from a supervisor) stops everything the same way Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         producer = threading.Thread(target=produce, daemon=True, name="producer")
         producer.start()

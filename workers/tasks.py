@@ -37,6 +37,18 @@ def job_meta(job_id: str) -> JobMeta:
     return job_state().meta(job_id)
 
 
+# Batch tasks are idempotent (a batch rewrites its own files), hence acks_late; transient errors
+# are retried a bounded number of times with exponential backoff.
+BATCH_TASK = dict(
+    bind=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    max_retries=_worker.max_retries,
+    retry_backoff=2,
+    retry_backoff_max=_worker.retry_backoff_max,
+    retry_jitter=True,
+)
+
 OUTPUT_ROOT_ENV = "NLP_PIPELINE_OUTPUT_ROOT"
 
 
@@ -47,16 +59,7 @@ def check_output_root(out: Path) -> None:
         raise PipelineError(f"output folder {out} is outside {OUTPUT_ROOT_ENV}={root}")
 
 
-@app.task(
-    name="nlp.process_batch",
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    max_retries=_worker.max_retries,
-    retry_backoff=2,
-    retry_backoff_max=_worker.retry_backoff_max,
-    retry_jitter=True,
-)
+@app.task(name="nlp.process_batch", **BATCH_TASK)
 def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     state = job_state()
     job = job_meta(job_id)
@@ -72,16 +75,7 @@ def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     return _committed(state, job_id, batch, stats)
 
 
-@app.task(
-    name="nlp.score_batch",
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    max_retries=_worker.max_retries,
-    retry_backoff=2,
-    retry_backoff_max=_worker.retry_backoff_max,
-    retry_jitter=True,
-)
+@app.task(name="nlp.score_batch", **BATCH_TASK)
 def score_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     """The model stages and the commit, for jobs that route them to their own queue."""
     state = job_state()

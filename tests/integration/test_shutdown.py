@@ -90,3 +90,19 @@ def test_backpressure_bounds_the_queue(tmp_path, broker):
     finally:
         workers.stop()
     assert_exact(out, "bp-1", 60)
+
+
+def test_worker_command_serves_a_job_and_stops_on_sigterm(tmp_path, broker):
+    config = fault_config(tmp_path)
+    corpus = make_corpus(tmp_path / "in.jsonl", 8)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "worker", "--broker", broker.url, "--concurrency", "1", "--config", config],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        submit(broker, [str(corpus)], tmp_path / "out", "cmd-1", config)
+        wait_finished(JobState.from_url(broker.url), "cmd-1", timeout=120)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    assert_exact(tmp_path / "out", "cmd-1", 8)

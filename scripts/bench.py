@@ -1,0 +1,591 @@
+"""Throughput benchmark: the whole `nlp-pipeline run` path against a plain in-process loop.
+
+    python scripts/bench.py [--docs 5000] [--json bench.json] [--config FILE] [--workers 1,2]
+
+The corpus is the press releases in ../shared/data/news (kremlin_en.csv, zelenskyy_en.csv,
+relative to the repository root), interleaved and repeated up to --docs documents. Repeats get
+ids of their own (so they are not rejected as duplicate ids); the reader flags them as exact
+duplicates, which changes nothing in how they are processed.
+
+Reported in one run:
+  * end to end, once per worker count: embedded Redis + local Celery workers + submit_job, each a
+    separate job into a fresh output folder. The workers are started and warmed up (models loaded)
+    first; the clock runs from the start of the submission until the job's manifest is written.
+    Worker start-up is reported on its own, and a "cold" rate that includes it.
+  * the reference: the same stages in one plain loop in this process (no Celery, no Redis):
+    read_corpus -> make_batches -> BatchProcessor.process per batch, without Parquet; the
+    Parquet writing (batch_rows + commit_batch) timed separately.
+  * the share of each stage, peak RSS per worker pool process, and ratios.
+
+A benchmark, not a test: nothing here judges the numbers. Other load on the machine (such as a
+model training) changes them; it is recorded in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NEWS = ROOT.parent / "shared" / "data" / "news"
+SOURCES = (("kremlin_en.csv", "kremlin.ru"), ("zelenskyy_en.csv", "president.gov.ua"))
+STAGES = ("clean", "ner", "sentiment", "stance")
+SAMPLE_EVERY = 0.5  # seconds between RSS samples
+WARMUP_FRACTION = 0.2  # RSS "after warm-up" is taken at this fraction of the job
+MiB = 1024 * 1024
+
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+
+class BenchError(Exception):
+    """Ends the benchmark with a one-line message."""
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def read_news() -> list[tuple[str, dict]]:
+    """(outlet, CSV row) of both press-release files, interleaved so any prefix holds both."""
+    missing = [str(NEWS / name) for name, _ in SOURCES if not (NEWS / name).is_file()]
+    if missing:
+        raise BenchError(f"benchmark corpus not found: {', '.join(missing)} (expected ../shared/data/news beside the repository)")
+    csv.field_size_limit(2**31 - 1)
+    per_source = []
+    for name, outlet in SOURCES:
+        with (NEWS / name).open(encoding="utf-8", newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if (r.get("body") or "").strip()]
+        per_source.append([(outlet, r) for r in rows])
+    merged = []
+    for i in range(max(len(rows) for rows in per_source)):
+        merged.extend(rows[i] for rows in per_source if i < len(rows))
+    return merged
+
+
+def write_corpus(path: Path, n_docs: int, input_cfg) -> dict:
+    """Writes n_docs records (the news repeated) as JSONL in the configured field names."""
+    news = read_news()
+    words = chars = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n_docs):
+            outlet, row = news[i % len(news)]
+            repeat = i // len(news)
+            body = row["body"]
+            words += len(body.split())
+            chars += len(body)
+            record = {
+                input_cfg.id_field: f"{outlet}-{i % len(news):05d}-r{repeat}",
+                input_cfg.text_field: body,
+                input_cfg.title_field: row.get("headline") or None,
+                input_cfg.url_field: row.get("link") or None,
+                input_cfg.date_field: row.get("date") or None,
+                input_cfg.outlet_field: outlet,
+            }
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return {
+        "docs": n_docs, "words": words, "chars": chars, "distinct_docs": min(n_docs, len(news)),
+        "repeats": -(-n_docs // len(news)), "source": str(NEWS),
+    }
+
+
+# --------------------------------------------------------------------------- machine and load
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def competing_processes():
+    """Other heavy jobs known to share the machine: model trainings."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "pipeline.training" in cmd and p.pid != os.getpid():
+            found.append(p)
+    return found
+
+
+class LoadProbe:
+    """CPU used by competing processes (in cores) and the load average over a phase."""
+
+    def __init__(self):
+        self.procs = competing_processes()
+        self.started = time.monotonic()
+        self.cpu0 = self._cpu()
+
+    def _cpu(self) -> float:
+        total = 0.0
+        for p in self.procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except Exception:  # noqa: BLE001 - a process that ended counts no more
+                pass
+        return total
+
+    def result(self) -> dict:
+        wall = max(time.monotonic() - self.started, 1e-9)
+        return {
+            "training_running": bool(self.procs),
+            "training_cores_used": round((self._cpu() - self.cpu0) / wall, 2) if self.procs else 0.0,
+            "load_avg_1m_end": round(os.getloadavg()[0], 2),
+        }
+
+
+def describe_competing() -> list[str]:
+    out = []
+    for p in competing_processes():
+        try:
+            out.append(f"pid {p.pid}: {' '.join(p.cmdline())[:160]}")
+        except Exception:  # noqa: BLE001
+            pass
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def stage_breakdown(seconds: dict[str, float], total: float, extra: dict[str, float] | None = None) -> dict:
+    """Seconds and share of `total` per stage, plus `extra` parts and the unaccounted rest."""
+    parts = {**(extra or {}), **{s: seconds.get(s, 0.0) for s in STAGES}}
+    parts["other"] = max(total - sum(parts.values()), 0.0)
+    return {
+        name: {"seconds": round(sec, 3), "share": round(sec / total, 4) if total > 0 else None}
+        for name, sec in parts.items()
+    }
+
+
+def rate(n: float, seconds: float) -> float | None:
+    return round(n / seconds, 2) if seconds > 0 else None
+
+
+def worker_threads(config, processes: int) -> int:
+    """What workers/signals.py gives each pool process."""
+    return int(os.environ.get("NLP_PIPELINE_THREADS", 0)) or config.worker.threads_per_process or max(1, (os.cpu_count() or 1) // processes)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def pool_processes(workers):
+    import psutil
+
+    try:
+        return psutil.Process(workers.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def wait_ready(workers, processes: int, timeout: float) -> None:
+    """Until every pool process has loaded its models (workers/signals.py logs a line)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not workers.alive():
+            raise BenchError(f"the worker exited at start; see {workers.log_file}")
+        try:
+            text = workers.log_file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            text = ""
+        if text.count("ready (") >= processes:  # "worker process <pid> ready (<n> torch threads)"
+            return
+        time.sleep(0.1)
+    raise BenchError(f"the workers were not ready within {timeout:.0f} s; see {workers.log_file}")
+
+
+def memory_report(samples: dict[int, list[tuple[float, int]]], duration: float) -> list[dict]:
+    out = []
+    for pid, series in sorted(samples.items()):
+        if not series:
+            continue
+        after_warmup = next((rss for t, rss in series if t >= WARMUP_FRACTION * duration), series[-1][1])
+        end = series[-1][1]
+        grew = end - after_warmup
+        out.append({
+            "pid": pid,
+            "samples": len(series),
+            "peak_rss_mb": round(max(rss for _, rss in series) / MiB, 1),
+            "rss_at_20pct_mb": round(after_warmup / MiB, 1),
+            "rss_end_mb": round(end / MiB, 1),
+            "growth_after_warmup_mb": round(grew / MiB, 1),
+            # Growth of more than 5 % between 20 % of the job and its end.
+            "grew_after_warmup": grew > 0.05 * after_warmup,
+        })
+    return out
+
+
+def run_end_to_end(processes: int, corpus: Path, config, config_file: str | None, broker, work: Path, tasks, timeout: float) -> dict:
+    import psutil
+
+    from pipeline.jobs import JobState
+    from pipeline.local import LocalWorkers
+    from pipeline.producer import submit_job
+
+    out = (work / f"e2e-{processes}w").resolve()
+    job_id = f"bench-{processes}w-{secrets.token_hex(3)}"
+    manifest = out / "_jobs" / f"{job_id}.json"
+    state = JobState.from_url(broker.url)
+    probe = LoadProbe()
+
+    started = time.perf_counter()
+    workers = LocalWorkers(broker.url, processes, out / "_logs" / "worker.log", config=config_file).start()
+    try:
+        wait_ready(workers, processes, timeout=300)
+        startup = time.perf_counter() - started
+        ready_rss = {p.pid: p.memory_info().rss for p in pool_processes(workers)}
+
+        errors: list[BaseException] = []
+
+        def produce():
+            try:
+                submit_job(job_id, [str(corpus)], out, config, state, tasks.send_batch, tasks.send_finalize)
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                errors.append(exc)
+
+        samples: dict[int, list[tuple[float, int]]] = {}
+        main_peak = 0
+        first_batch = None
+        last_sample = -SAMPLE_EVERY
+        t0 = time.perf_counter()
+        producer = threading.Thread(target=produce, daemon=True, name="producer")
+        producer.start()
+        while True:
+            now = time.perf_counter() - t0
+            if manifest.exists():
+                break
+            if errors:
+                raise BenchError(f"submission failed: {type(errors[0]).__name__}: {errors[0]}")
+            if not workers.alive():
+                raise BenchError(f"the worker exited during the job; see {workers.log_file}")
+            if now > timeout:
+                raise BenchError(f"the job did not finish within {timeout:.0f} s; see {workers.log_file}")
+            if first_batch is None and state.exists(job_id) and state.done_count(job_id):
+                first_batch = now
+            if now - last_sample >= SAMPLE_EVERY:
+                last_sample = now
+                try:
+                    main_peak = max(main_peak, psutil.Process(workers.proc.pid).memory_info().rss)
+                except psutil.Error:
+                    pass
+                for p in pool_processes(workers):
+                    try:
+                        samples.setdefault(p.pid, []).append((now, p.memory_info().rss))
+                    except Exception:  # noqa: BLE001 - a process that just ended
+                        pass
+                failed = state.failed_batches(job_id) if state.exists(job_id) else {}
+                if failed:
+                    raise BenchError(f"{len(failed)} batch(es) failed (first: {next(iter(failed.values()))}); see {workers.log_file}")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - t0
+        if first_batch is None:
+            first_batch = seconds
+        for p in pool_processes(workers):  # one last sample at the end
+            try:
+                samples.setdefault(p.pid, []).append((seconds, p.memory_info().rss))
+            except Exception:  # noqa: BLE001
+                pass
+        producer.join(timeout=30)
+    finally:
+        workers.stop()
+    load = probe.result()
+
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    worker_seconds = data["worker_seconds"]
+    busy = worker_seconds.get("total", 0.0)
+    memory = memory_report(samples, seconds)
+    for m in memory:
+        m["rss_when_ready_mb"] = round(ready_rss.get(m["pid"], 0) / MiB, 1) or None
+    return {
+        "workers": processes,
+        "torch_threads_per_process": worker_threads(config, processes),
+        "job_id": job_id,
+        "startup_seconds": round(startup, 2),
+        "seconds": round(seconds, 2),
+        "first_batch_seconds": round(first_batch, 2),
+        "docs": data["records"],
+        "batches": data["batches"],
+        "rows": data["rows"],
+        "worker_seconds": worker_seconds,
+        # Worker-seconds spent in batches over the process-seconds available: the rest is idle or overhead.
+        "worker_busy_fraction": round(busy / (seconds * processes), 3) if seconds > 0 else None,
+        "stages": stage_breakdown(worker_seconds, busy),
+        "memory": {"pool_processes": memory, "worker_main_peak_rss_mb": round(main_peak / MiB, 1)},
+        "load": load,
+    }
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def run_reference(corpus: Path, config, work: Path) -> dict:
+    import torch
+
+    from pipeline import __version__
+    from pipeline.documents import Document, Rejected
+    from pipeline.io.parquet import batch_rows, commit_batch
+    from pipeline.io.readers import read_corpus
+    from pipeline.jobs import utc_now
+    from pipeline.processing import BatchProcessor
+    from pipeline.producer import make_batches
+
+    threads = worker_threads(config, 1)
+    torch.set_num_threads(threads)
+    probe = LoadProbe()
+    t = time.perf_counter()
+    processor = BatchProcessor(config)
+    load_seconds = time.perf_counter() - t
+
+    out = work / "reference"
+    job_id = "bench-reference"
+    metadata = {"job_id": job_id, "pipeline_version": __version__, "models": json.dumps(processor.models)}
+    stage_seconds = {s: 0.0 for s in STAGES}
+    read_batch = parquet = 0.0
+    docs_n = batches = 0
+    started = time.perf_counter()
+    mark = started
+    for number, payload in make_batches(read_corpus([corpus.resolve()], config.input), config.batching):
+        read_batch += time.perf_counter() - mark
+        docs = [Document.from_message(m) for m in payload["docs"]]
+        rejected = [Rejected.from_message(m) for m in payload["rejected"]]
+        for name, sec in processor.process(docs).items():
+            stage_seconds[name] = stage_seconds.get(name, 0.0) + sec
+        docs_n += len(docs) + len(rejected)
+        batches += 1
+        w = time.perf_counter()
+        rows = batch_rows(docs, rejected, number, utc_now(), __version__, processor.models)
+        commit_batch(out, job_id, number, rows, metadata)
+        parquet += time.perf_counter() - w
+        mark = time.perf_counter()
+    wall = time.perf_counter() - started
+    seconds = wall - parquet  # the reference proper: no Parquet
+    return {
+        "torch_threads": threads,
+        "model_load_seconds": round(load_seconds, 2),
+        "seconds": round(seconds, 2),
+        "parquet_seconds": round(parquet, 2),
+        "seconds_with_parquet": round(wall, 2),
+        "docs": docs_n,
+        "batches": batches,
+        "stage_seconds": {k: round(v, 3) for k, v in stage_seconds.items()},
+        "stages": stage_breakdown(stage_seconds, wall, extra={"read+batch": read_batch, "rows+parquet": parquet}),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "load": probe.result(),
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    cells = [[str(c) for c in header]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = []
+    for k, r in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def pct(share) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
+
+
+def render(result: dict) -> str:
+    m, c = result["machine"], result["corpus"]
+    ref, runs = result["reference"], result["end_to_end"]
+    out = [
+        f"nlp-pipeline benchmark, {result['date']}",
+        f"machine: {m['cpu_count']} CPUs, {m['cpu_model']}; torch {m['torch']}, {ref['torch_threads']} torch threads in the reference",
+        f"other load: {'model training running (' + '; '.join(m['competing']) + ')' if m['competing'] else 'no training running at start'}; load avg {m['load_avg_1m_start']}",
+        f"corpus: {c['docs']} docs ({c['distinct_docs']} distinct, repeated up to {c['repeats']}x), {c['words']:,} words, {c['chars']:,} chars",
+        f"models: {result['models']}",
+        "",
+    ]
+    rows = []
+    for r in runs:
+        rows.append([
+            f"end to end, {r['workers']} worker(s)", r["seconds"], r["docs_per_s"], r["words_per_s"], r["first_batch_seconds"],
+            r["startup_seconds"], r["cold_docs_per_s"], r["load"]["training_cores_used"],
+        ])
+    rows.append(["plain loop (no Parquet)", ref["seconds"], ref["docs_per_s"], ref["words_per_s"], None, ref["model_load_seconds"], None, ref["load"]["training_cores_used"]])
+    rows.append(["plain loop + Parquet", ref["seconds_with_parquet"], ref["docs_per_s_with_parquet"], ref["words_per_s_with_parquet"], None, None, None, None])
+    out.append(table(rows, ["run", "seconds", "docs/s", "words/s", "1st batch s", "startup s", "cold docs/s", "training cores"]))
+    out.append("")
+
+    names = list(ref["stages"])
+    for r in runs:
+        names += [n for n in r["stages"] if n not in names]
+    header = ["stage", "plain s", "plain %"] + [x for r in runs for x in (f"{r['workers']}w s", f"{r['workers']}w %")]
+    rows = []
+    for n in names:
+        row = [n, ref["stages"].get(n, {}).get("seconds"), pct(ref["stages"].get(n, {}).get("share"))]
+        for r in runs:
+            s = r["stages"].get(n)
+            row += [s["seconds"] if s else None, pct(s["share"]) if s else "-"]
+        rows.append(row)
+    out.append("time per stage (plain loop: its wall time incl. Parquet; workers: worker-seconds summed over batches, from the manifest)")
+    out.append(table(rows, header))
+    out.append("")
+
+    rows = []
+    for r in runs:
+        for k, p in enumerate(r["memory"]["pool_processes"], 1):
+            rows.append([f"{r['workers']}w pool process {k}", p["rss_when_ready_mb"], p["rss_at_20pct_mb"], p["rss_end_mb"], p["peak_rss_mb"],
+                         f"{p['growth_after_warmup_mb']:+.1f}", "yes" if p["grew_after_warmup"] else "no"])
+    rows.append(["plain loop (this process)", None, None, None, ref["peak_rss_mb"], None, None])
+    out.append("memory, RSS in MiB (sampled every 0.5 s)")
+    out.append(table(rows, ["process", "ready", "at 20%", "end", "peak", "growth", "grew >5%"]))
+    out.append("")
+    rt = result["ratios"]
+    out.append(
+        f"ratios: best end to end / plain loop = {rt['best_end_to_end_over_plain_loop']} "
+        f"(vs plain loop + Parquet {rt['best_end_to_end_over_plain_loop_with_parquet']}); "
+        + ", ".join(f"{k} = {v}" for k, v in rt.items() if k.startswith("workers_"))
+    )
+    busy = ", ".join(f"{r['workers']}w {r['worker_busy_fraction']}" for r in runs)
+    out.append(f"worker busy fraction (worker-seconds in batches / (wall x processes)): {busy}")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_workers(text: str) -> list[int]:
+    try:
+        counts = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated worker counts like 1,2, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts must be at least 1, got {text!r}")
+    return counts
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--docs", type=positive, default=5000, help="documents in the benchmark corpus (default 5000)")
+    p.add_argument("--json", type=Path, help="write all figures to this JSON file")
+    p.add_argument("--config", help="YAML file overlaying configs/default.yaml (passed to the workers too)")
+    p.add_argument("--workers", type=parse_workers, default=[1, 2], help="worker process counts, comma-separated (default 1,2)")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds one job may take (default 3600)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary corpus and outputs (the path is printed)")
+    args = p.parse_args(argv)
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    config_file = str(Path(args.config).resolve()) if args.config else None
+    if config_file:
+        os.environ["NLP_PIPELINE_CONFIG"] = config_file  # the Celery settings read it, here and in the workers
+
+    from pipeline.config import BROKER_ENV, load_config
+    from pipeline.errors import PipelineError
+
+    work = Path(tempfile.mkdtemp(prefix="nlp-bench-"))
+    broker = None
+    try:
+        config = load_config(config_file)
+        corpus = work / "corpus.jsonl"
+        corpus_info = write_corpus(corpus, args.docs, config.input)
+        import torch
+
+        machine = {
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads_default": torch.get_num_threads(),
+            "cpu_model": cpu_model(),
+            "python": platform.python_version(),
+            "load_avg_1m_start": round(os.getloadavg()[0], 2),
+            "competing": describe_competing(),
+        }
+        print(f"corpus: {corpus_info['docs']} docs, {corpus_info['words']:,} words in {corpus}", file=sys.stderr)
+
+        from pipeline.local import EmbeddedRedis
+
+        broker = EmbeddedRedis(work / "broker").start()
+        os.environ[BROKER_ENV] = broker.url
+        from workers import app, tasks
+
+        app.conf.broker_url = broker.url
+        runs = []
+        for n in args.workers:
+            print(f"end to end with {n} worker process(es) ...", file=sys.stderr)
+            runs.append(run_end_to_end(n, corpus, config, config_file, broker, work, tasks, args.timeout))
+        print("plain loop ...", file=sys.stderr)
+        reference = run_reference(corpus, config, work)
+
+        from pipeline.processing import processor_for
+
+        models = processor_for(json.dumps(config.to_dict(), sort_keys=True)).models
+    except (BenchError, PipelineError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if broker is not None:
+            broker.stop()
+        if args.keep:
+            print(f"kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    words, docs = corpus_info["words"], corpus_info["docs"]
+    for r in runs:
+        r["docs_per_s"] = rate(docs, r["seconds"])
+        r["words_per_s"] = rate(words, r["seconds"])
+        r["cold_docs_per_s"] = rate(docs, r["seconds"] + r["startup_seconds"])
+    reference["docs_per_s"] = rate(docs, reference["seconds"])
+    reference["words_per_s"] = rate(words, reference["seconds"])
+    reference["docs_per_s_with_parquet"] = rate(docs, reference["seconds_with_parquet"])
+    reference["words_per_s_with_parquet"] = rate(words, reference["seconds_with_parquet"])
+    best = max(runs, key=lambda r: r["docs_per_s"] or 0)
+    ratios = {
+        "best_end_to_end_workers": best["workers"],
+        "best_end_to_end_over_plain_loop": round(best["docs_per_s"] / reference["docs_per_s"], 3),
+        "best_end_to_end_over_plain_loop_with_parquet": round(best["docs_per_s"] / reference["docs_per_s_with_parquet"], 3),
+        **{f"workers_{r['workers']}_over_plain_loop": round(r["docs_per_s"] / reference["docs_per_s"], 3) for r in runs},
+    }
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]),
+        "machine": machine,
+        "config": {"file": config_file, "batching": config.to_dict()["batching"], "worker": config.to_dict()["worker"]},
+        "models": models,
+        "corpus": corpus_info,
+        "end_to_end": runs,
+        "reference": reference,
+        "ratios": ratios,
+    }
+    print(render(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"figures written to {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
