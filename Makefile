@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out/sample
+DOCS ?= 5000
 
 .PHONY: run test bench install clean
 
@@ -24,6 +25,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# Throughput of the whole run path against a plain loop (see docs/benchmark.md); needs ../shared/data/news.
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/bench.py --docs $(DOCS) --json bench-out/bench.json
 
 clean:
 	rm -rf $(VENV) out

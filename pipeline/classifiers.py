@@ -86,6 +86,7 @@ def save_heads_model(model: HeadsModel, tokenizer, out_dir: str | Path, meta: di
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
+    (out / WEIGHTS_FILE).chmod(0o644)  # safetensors creates it owner-only; installed packages need it readable
     model.encoder.config.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "labels.json").write_text(json.dumps({"format": FORMAT, **meta}, indent=2) + "\n")

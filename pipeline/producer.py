@@ -85,6 +85,9 @@ def submit_job(
     if total == 0:
         raise JobError("the input holds no records")
     state.set_total(job_id, total)
+    if resumed and not state.finished_at(job_id):
+        # A finalize step claimed by a process that died before writing the manifest.
+        state.release_finalize(job_id)
     # The last batch may have been committed before the total was known; then nobody else finalizes.
     if state.claim_finalize(job_id):
         request_finalize(job_id)

@@ -28,6 +28,7 @@ import csv
 import json
 import os
 import platform
+import re
 import resource
 import secrets
 import shutil
@@ -126,28 +127,43 @@ def competing_processes():
 
 
 class LoadProbe:
-    """CPU used by competing processes (in cores) and the load average over a phase."""
+    """CPU used by competing processes (in cores) over a phase, sampled once a second in a thread,
+    so that a training that ends or starts during the phase is still counted."""
 
     def __init__(self):
-        self.procs = competing_processes()
         self.started = time.monotonic()
-        self.cpu0 = self._cpu()
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.seen = False
+        self._stop = threading.Event()
+        self._sample(initial=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="load-probe")
+        self._thread.start()
 
-    def _cpu(self) -> float:
-        total = 0.0
-        for p in self.procs:
+    def _sample(self, initial: bool = False) -> None:
+        for p in competing_processes():
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
-            except Exception:  # noqa: BLE001 - a process that ended counts no more
-                pass
-        return total
+            except Exception:  # noqa: BLE001 - it just ended
+                continue
+            self.seen = True
+            # A process that started during the phase counts from zero.
+            self.first.setdefault(p.pid, t.user + t.system if initial else 0.0)
+            self.last[p.pid] = t.user + t.system
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            self._sample()
 
     def result(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
         wall = max(time.monotonic() - self.started, 1e-9)
+        used = sum(self.last[pid] - self.first[pid] for pid in self.last)
         return {
-            "training_running": bool(self.procs),
-            "training_cores_used": round((self._cpu() - self.cpu0) / wall, 2) if self.procs else 0.0,
+            "training_running": self.seen,
+            "training_cores_used": round(used / wall, 2),
             "load_avg_1m_end": round(os.getloadavg()[0], 2),
         }
 
@@ -165,10 +181,10 @@ def describe_competing() -> list[str]:
 # --------------------------------------------------------------------------- helpers
 
 
-def stage_breakdown(seconds: dict[str, float], total: float, extra: dict[str, float] | None = None) -> dict:
+def stage_breakdown(seconds: dict[str, float], total: float, extra: dict[str, float] | None = None, rest: str = "other") -> dict:
     """Seconds and share of `total` per stage, plus `extra` parts and the unaccounted rest."""
     parts = {**(extra or {}), **{s: seconds.get(s, 0.0) for s in STAGES}}
-    parts["other"] = max(total - sum(parts.values()), 0.0)
+    parts[rest] = max(total - sum(parts.values()), 0.0)
     return {
         name: {"seconds": round(sec, 3), "share": round(sec / total, 4) if total > 0 else None}
         for name, sec in parts.items()
@@ -196,8 +212,12 @@ def pool_processes(workers):
         return []
 
 
-def wait_ready(workers, processes: int, timeout: float) -> None:
-    """Until every pool process has loaded its models (workers/signals.py logs a line)."""
+READY = re.compile(r"worker process (\d+) ready \((\d+) torch threads")
+
+
+def wait_ready(workers, processes: int, timeout: float) -> dict[int, int]:
+    """Until every pool process has loaded its models (workers/signals.py logs a line);
+    returns the torch threads of each pool process, by pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not workers.alive():
@@ -206,8 +226,9 @@ def wait_ready(workers, processes: int, timeout: float) -> None:
             text = workers.log_file.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             text = ""
-        if text.count("ready (") >= processes:  # "worker process <pid> ready (<n> torch threads)"
-            return
+        ready = {int(pid): int(n) for pid, n in READY.findall(text)}
+        if len(ready) >= processes:
+            return ready
         time.sleep(0.1)
     raise BenchError(f"the workers were not ready within {timeout:.0f} s; see {workers.log_file}")
 
@@ -247,9 +268,11 @@ def run_end_to_end(processes: int, corpus: Path, config, config_file: str | None
     probe = LoadProbe()
 
     started = time.perf_counter()
-    workers = LocalWorkers(broker.url, processes, out / "_logs" / "worker.log", config=config_file).start()
+    # The queues `nlp-pipeline run` gives its workers.
+    queues = ",".join(q for q in ("batches", config.worker.models_queue) if q)
+    workers = LocalWorkers(broker.url, processes, out / "_logs" / "worker.log", queues=queues, config=config_file).start()
     try:
-        wait_ready(workers, processes, timeout=300)
+        threads = wait_ready(workers, processes, timeout=300)
         startup = time.perf_counter() - started
         ready_rss = {p.pid: p.memory_info().rss for p in pool_processes(workers)}
 
@@ -310,13 +333,16 @@ def run_end_to_end(processes: int, corpus: Path, config, config_file: str | None
 
     data = json.loads(manifest.read_text(encoding="utf-8"))
     worker_seconds = data["worker_seconds"]
-    busy = worker_seconds.get("total", 0.0)
+    # With worker.models_queue set, a batch runs as two tasks: text_total + total (the model part).
+    busy = worker_seconds.get("total", 0.0) + worker_seconds.get("text_total", 0.0)
     memory = memory_report(samples, seconds)
     for m in memory:
         m["rss_when_ready_mb"] = round(ready_rss.get(m["pid"], 0) / MiB, 1) or None
     return {
         "workers": processes,
-        "torch_threads_per_process": worker_threads(config, processes),
+        # As the pool processes logged them (workers/signals.py), and as configs/default.yaml documents them.
+        "torch_threads_per_process": sorted(threads.values()),
+        "torch_threads_documented": worker_threads(config, processes),
         "job_id": job_id,
         "startup_seconds": round(startup, 2),
         "seconds": round(seconds, 2),
@@ -327,7 +353,8 @@ def run_end_to_end(processes: int, corpus: Path, config, config_file: str | None
         "worker_seconds": worker_seconds,
         # Worker-seconds spent in batches over the process-seconds available: the rest is idle or overhead.
         "worker_busy_fraction": round(busy / (seconds * processes), 3) if seconds > 0 else None,
-        "stages": stage_breakdown(worker_seconds, busy),
+        # The rest of a batch's time: turning it into rows and writing Parquet (and decoding the message).
+        "stages": stage_breakdown(worker_seconds, busy, rest="rows+parquet"),
         "memory": {"pool_processes": memory, "worker_main_peak_rss_mb": round(main_peak / MiB, 1)},
         "load": load,
     }
@@ -336,7 +363,7 @@ def run_end_to_end(processes: int, corpus: Path, config, config_file: str | None
 # --------------------------------------------------------------------------- reference
 
 
-def run_reference(corpus: Path, config, work: Path) -> dict:
+def run_reference(corpus: Path, config, work: Path, threads: int) -> dict:
     import torch
 
     from pipeline import __version__
@@ -347,11 +374,11 @@ def run_reference(corpus: Path, config, work: Path) -> dict:
     from pipeline.processing import BatchProcessor
     from pipeline.producer import make_batches
 
-    threads = worker_threads(config, 1)
     torch.set_num_threads(threads)
     probe = LoadProbe()
     t = time.perf_counter()
     processor = BatchProcessor(config)
+    processor.text_stages, processor.model_stages  # noqa: B018 - load the models now, as a warm worker has
     load_seconds = time.perf_counter() - t
 
     out = work / "reference"
@@ -415,7 +442,7 @@ def render(result: dict) -> str:
     ref, runs = result["reference"], result["end_to_end"]
     out = [
         f"nlp-pipeline benchmark, {result['date']}",
-        f"machine: {m['cpu_count']} CPUs, {m['cpu_model']}; torch {m['torch']}, {ref['torch_threads']} torch threads in the reference",
+        f"machine: {m['cpu_count']} CPUs, {m['cpu_model']}; torch {m['torch']} ({m['torch_threads_default']} threads by default)",
         f"other load: {'model training running (' + '; '.join(m['competing']) + ')' if m['competing'] else 'no training running at start'}; load avg {m['load_avg_1m_start']}",
         f"corpus: {c['docs']} docs ({c['distinct_docs']} distinct, repeated up to {c['repeats']}x), {c['words']:,} words, {c['chars']:,} chars",
         f"models: {result['models']}",
@@ -424,17 +451,16 @@ def render(result: dict) -> str:
     rows = []
     for r in runs:
         rows.append([
-            f"end to end, {r['workers']} worker(s)", r["seconds"], r["docs_per_s"], r["words_per_s"], r["first_batch_seconds"],
+            f"end to end, {r['workers']} worker(s)", ",".join(map(str, sorted(set(r["torch_threads_per_process"])))), r["seconds"], r["docs_per_s"], r["words_per_s"], r["first_batch_seconds"],
             r["startup_seconds"], r["cold_docs_per_s"], r["load"]["training_cores_used"],
         ])
-    rows.append(["plain loop (no Parquet)", ref["seconds"], ref["docs_per_s"], ref["words_per_s"], None, ref["model_load_seconds"], None, ref["load"]["training_cores_used"]])
-    rows.append(["plain loop + Parquet", ref["seconds_with_parquet"], ref["docs_per_s_with_parquet"], ref["words_per_s_with_parquet"], None, None, None, None])
-    out.append(table(rows, ["run", "seconds", "docs/s", "words/s", "1st batch s", "startup s", "cold docs/s", "training cores"]))
+    rows.append(["plain loop (no Parquet)", ref["torch_threads"], ref["seconds"], ref["docs_per_s"], ref["words_per_s"], None, ref["model_load_seconds"], None, ref["load"]["training_cores_used"]])
+    rows.append(["plain loop + Parquet", ref["torch_threads"], ref["seconds_with_parquet"], ref["docs_per_s_with_parquet"], ref["words_per_s_with_parquet"], None, None, None, None])
+    out.append(table(rows, ["run", "torch threads", "seconds", "docs/s", "words/s", "1st batch s", "startup s", "cold docs/s", "training cores"]))
     out.append("")
 
-    names = list(ref["stages"])
-    for r in runs:
-        names += [n for n in r["stages"] if n not in names]
+    present = set(ref["stages"]).union(*(r["stages"] for r in runs))
+    names = [n for n in ("read+batch", *STAGES, "rows+parquet", "other") if n in present]
     header = ["stage", "plain s", "plain %"] + [x for r in runs for x in (f"{r['workers']}w s", f"{r['workers']}w %")]
     rows = []
     for n in names:
@@ -493,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write all figures to this JSON file")
     p.add_argument("--config", help="YAML file overlaying configs/default.yaml (passed to the workers too)")
     p.add_argument("--workers", type=parse_workers, default=[1, 2], help="worker process counts, comma-separated (default 1,2)")
+    p.add_argument("--threads", type=positive, help="torch threads for the plain loop (default: those of a 1-process worker)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds one job may take (default 3600)")
     p.add_argument("--keep", action="store_true", help="keep the temporary corpus and outputs (the path is printed)")
     args = p.parse_args(argv)
@@ -536,7 +563,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"end to end with {n} worker process(es) ...", file=sys.stderr)
             runs.append(run_end_to_end(n, corpus, config, config_file, broker, work, tasks, args.timeout))
         print("plain loop ...", file=sys.stderr)
-        reference = run_reference(corpus, config, work)
+        # The reference runs with the torch threads of a single worker process, unless told otherwise.
+        single = next((r for r in runs if r["workers"] == 1), None)
+        threads = args.threads or (single["torch_threads_per_process"][0] if single else worker_threads(config, 1))
+        reference = run_reference(corpus, config, work, threads)
 
         from pipeline.processing import processor_for
 

@@ -170,6 +170,22 @@ DESIGN = {
 }
 
 
+LIMITS = {
+    "stance": [
+        "- Stance toward NATO (and any target without its own head) comes from the generic mention head, trained on "
+        "how US political news sentences portray people and organisations; no NATO-labelled data exists to measure it.",
+        "- Stance toward Russia / Ukraine comes from heads trained on 2022-2023 tweets; the RUW scores are on tweets, "
+        "not news, and reach only the mid-50s macro-F1: read them as aggregate tendencies.",
+        "- NewsMTSC labels how a sentence portrays a target (sentiment toward it), which is the closest public proxy for stance.",
+    ],
+    "sentiment": [
+        "- The neutral class comes from news sentences only; SST-2 contributes no neutral examples.",
+        "- Sentence labels for news are derived from target polarities (a sentence about a neutral target in a "
+        "negative context counts as neutral).",
+    ],
+}
+
+
 def update_card(model_dir: Path, results: dict, command: str) -> None:
     """Store one evaluate run in model_dir/metrics.json (ours or a baseline) and re-render README.md."""
     meta = json.loads((model_dir / "labels.json").read_text())
@@ -222,8 +238,16 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
             f"Examples per split: `{json.dumps(cfg['examples'])}`.  ",
             "Splits are seeded sha256 hashes of each example's key (`" + json.dumps(cfg["splits"]) + "`); "
             "the RUW and SST-2 `test` parts are never trained or tuned on; NewsMTSC devtest_mt is not used in training "
-            "or model selection.",
+            "or model selection.  ",
+            "Validation macro-F1 per epoch: "
+            + "; ".join(f"{h['epoch']}: " + ", ".join(f"{k} {v:.3f}" for k, v in h["val_macro_f1"].items()) for h in cfg["history"])
+            + ".",
         ]
+        if "combine_val_macro_f1" in meta:
+            lines.append(
+                f"Russia/Ukraine items with mention spans: `combine={meta['combine']}` "
+                f"(RUW val macro-F1 {json.dumps({k: round(v, 3) for k, v in meta['combine_val_macro_f1'].items()})})."
+            )
     lines += ["", "## Scores", ""]
     if columns:
         lines.append("| data | n | " + " | ".join(f"{c} acc / macro-F1" for c in columns) + " |")
@@ -245,12 +269,9 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "Intended use: batch scoring of English news sentences in this pipeline, for aggregate analysis "
         "(shares of negative / favourable sentences over many documents), not for judging single texts or people.",
         "",
-        "- Trained on small public sets: US political news (NewsMTSC, 2017-2019 era), tweets (RUW) and movie reviews "
-        "(SST-2). Press releases, other languages' translations and other domains will score lower than above.",
-        "- Stance toward NATO (and any target without its own head) comes from the generic mention head, trained on "
-        "how news sentences portray people and organisations; no NATO-labelled data exists to measure it.",
-        "- Stance toward Russia / Ukraine uses heads trained on tweets; the RUW scores are on tweets, not news.",
-        "- Sentiment's neutral class comes from news sentences only; SST-2 contributes no neutral examples.",
+        "- Trained on small public sets (" + ", ".join(n.split("/")[0] for n in hashes) + "); press releases, "
+        "translations and other domains will likely score lower than the figures above.",
+        *LIMITS[task],
         "- Labels carry the annotators' views; scores are from one seed (expect about +-1 point of noise).",
         "",
     ]

@@ -1,0 +1,81 @@
+"""Smoke test of scripts/bench.py: a 20-document run with tiny models writes every figure.
+
+Timings are not checked: the benchmark reports them, it does not judge them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SHARED_DATA
+
+NEWS = SHARED_DATA / "news"
+
+pytestmark = pytest.mark.skipif(
+    not all((NEWS / name).is_file() for name in ("kremlin_en.csv", "zelenskyy_en.csv")),
+    reason=f"the benchmark corpus is not here ({NEWS}/kremlin_en.csv, zelenskyy_en.csv)",
+)
+
+
+def _tiny_classifier(path, labels):
+    """A 2-layer, 16-wide BERT classifier with the packaged MiniLM tokenizer (loads in well under a second)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from pipeline.training.train import base_encoder_path
+
+    tokenizer = AutoTokenizer.from_pretrained(base_encoder_path())
+    id2label = dict(enumerate(labels))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_bench_writes_every_figure(tmp_path):
+    sentiment = _tiny_classifier(tmp_path / "sentiment", ["negative", "neutral", "positive"])
+    stance = _tiny_classifier(tmp_path / "stance", ["against", "neutral", "favor"])
+    overlay = tmp_path / "bench.yaml"
+    # Small batches, so that the job has several and a first one to time.
+    overlay.write_text(
+        f"sentiment:\n  model: {sentiment}\nstance:\n  model: {stance}\nbatching:\n  max_docs: 8\n", encoding="utf-8"
+    )
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--docs", "20", "--workers", "1", "--config", str(overlay), "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "docs/s" in proc.stdout
+
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert {"date", "machine", "corpus", "models", "end_to_end", "reference", "ratios"} <= set(result)
+    assert {"cpu_count", "cpu_model", "torch_threads_default"} <= set(result["machine"])
+    assert result["corpus"]["docs"] == 20 and result["corpus"]["words"] > 0
+
+    (run,) = result["end_to_end"]
+    assert run["workers"] == 1 and run["docs"] == 20 and run["batches"] == 3
+    assert {"seconds", "startup_seconds", "first_batch_seconds", "docs_per_s", "words_per_s", "cold_docs_per_s",
+            "worker_seconds", "worker_busy_fraction", "torch_threads_per_process", "load"} <= set(run)
+    assert {"clean", "ner", "sentiment", "stance", "rows+parquet"} <= set(run["stages"])
+    (process,) = run["memory"]["pool_processes"]
+    assert {"peak_rss_mb", "rss_at_20pct_mb", "rss_end_mb", "grew_after_warmup"} <= set(process)
+    assert process["peak_rss_mb"] > 0
+
+    ref = result["reference"]
+    assert ref["docs"] == 20 and ref["batches"] == 3
+    assert {"seconds", "docs_per_s", "words_per_s", "parquet_seconds", "docs_per_s_with_parquet", "model_load_seconds",
+            "stage_seconds", "torch_threads"} <= set(ref)
+    assert {"read+batch", "clean", "ner", "sentiment", "stance", "rows+parquet"} <= set(ref["stages"])
+
+    assert {"best_end_to_end_over_plain_loop", "workers_1_over_plain_loop"} <= set(result["ratios"])
+    assert str(tmp_path / "stance") in result["models"]["stance"]
