@@ -228,6 +228,8 @@ class SentimentClassifier(_Base):
 
     def predict(self, texts: list[str]) -> np.ndarray:
         """(n, 3) probabilities in SENTIMENT_LABELS order."""
+        if not texts:
+            return np.zeros((0, 3), dtype=np.float32)
         rows = encode_texts(self.tokenizer, texts, self.max_length)
         if self.head is not None:
             return self._run(rows, lambda b: self.model.logits(self.head, self.model.features(b)).softmax(-1))
@@ -249,6 +251,8 @@ class StanceClassifier(_Base):
     def predict(self, items: list[tuple[str, str, list[tuple[int, int]]]]) -> np.ndarray:
         """(n, 3) probabilities in STANCE_LABELS order for (target, sentence, mention spans) items."""
         items = [(t, s, list(sp or [])) for t, s, sp in items]
+        if not items:
+            return np.zeros((0, 3), dtype=np.float32)
         if self.target_heads is None:
             rows = self.tokenizer([t for t, _, _ in items], [s for _, s, _ in items], truncation="only_second", max_length=self.max_length)
             rows = [{k: rows[k][i] for k in rows.keys()} for i in range(len(items))]

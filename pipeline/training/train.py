@@ -116,14 +116,14 @@ def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | Non
     return files, splits
 
 
-def stance_streams(tokenizer, examples: dict, max_length: int) -> list[tuple[str, list[dict]]]:
-    """Encoded training streams: ("pair", rows with labels for "mention") and ("text", RUW rows
-    with one label per target head). Each batch is drawn from one stream."""
+def stance_streams(tokenizer, examples: dict, max_length: int) -> list[list[dict]]:
+    """Encoded training streams: NewsMTSC pair rows labelled for "mention", and RUW tweet rows
+    with one label per target head. Each batch is drawn from one stream."""
     news = examples.get("newsmtsc", [])
     rows = encode_pairs(tokenizer, [(e.target, e.text, e.spans) for e in news], max_length)
     for r, e in zip(rows, news):
         r["labels"] = {"mention": STANCE_LABELS.index(e.label)}
-    streams = [("pair", rows)]
+    streams = [rows]
     tweets: dict[str, dict] = {}
     for e in examples.get("ruw", []):
         tweets.setdefault(e.text, {})[e.target.lower()] = STANCE_LABELS.index(e.label)
@@ -131,7 +131,7 @@ def stance_streams(tokenizer, examples: dict, max_length: int) -> list[tuple[str
     rows = encode_texts(tokenizer, texts, max_length)
     for r, t in zip(rows, texts):
         r["labels"] = tweets[t]
-    streams.append(("text", rows))
+    streams.append(rows)
     return streams
 
 
@@ -140,26 +140,26 @@ def sentiment_streams(tokenizer, examples: dict, max_length: int):
     rows = encode_texts(tokenizer, [e.text for e in exs], max_length)
     for r, e in zip(rows, exs):
         r["labels"] = {"sentence": SENTIMENT_LABELS.index(e.label)}
-    return [("text", rows)]
+    return [rows]
 
 
 def epoch_batches(streams, batch_size: int, rng: np.random.Generator, repeats: list[int]):
     """Shuffled batches for one epoch; within windows of 50 batches examples are sorted by
     length so that batches carry little padding (the main CPU cost), then batches are shuffled."""
     batches = []
-    for (kind, rows), repeat in zip(streams, repeats):
+    for rows, repeat in zip(streams, repeats):
         if not rows:
             continue
         order = np.concatenate([rng.permutation(len(rows)) for _ in range(repeat)])
         window = batch_size * 50
         for w in range(0, len(order), window):
             chunk = sorted(order[w : w + window].tolist(), key=lambda i: len(rows[i]["input_ids"]))
-            batches += [(kind, [rows[i] for i in chunk[b : b + batch_size]]) for b in range(0, len(chunk), batch_size)]
+            batches += [[rows[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
 
 
-def batch_loss(model, kind, rows, device, pad_id):
+def batch_loss(model, rows, device, pad_id):
     batch = collate([{k: v for k, v in r.items() if k != "labels"} for r in rows], pad_id, device)
     feats = model.features(batch)
     loss = 0.0
@@ -189,7 +189,7 @@ def validate(model, streams, device, pad_id) -> dict[str, float]:
     """Macro-F1 per head on the val streams (and binary accuracy for SST-2-like rows)."""
     model.eval()
     scores = {}
-    for kind, rows in streams:
+    for rows in streams:
         for head in model.heads:
             sub = [r for r in rows if head in r["labels"]]
             if not sub:
@@ -254,8 +254,8 @@ def main(argv=None) -> int:
     step = 0
     for epoch in range(1, epochs + 1):
         t0 = time.time()
-        for kind, rows in epoch_batches(train_streams, args.batch_size, rng, repeats):
-            loss = batch_loss(model, kind, rows, device, pad_id)
+        for rows in epoch_batches(train_streams, args.batch_size, rng, repeats):
+            loss = batch_loss(model, rows, device, pad_id)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
