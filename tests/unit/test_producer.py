@@ -122,10 +122,17 @@ def test_submit_then_resume(state, corpus, config, tmp_path):
     assert workers.finalized == [job]
     assert state.meta(job).total_batches == 3
 
+    # Nothing wrote the manifest: a resubmission asks for the finalize step again.
     again = FakeWorkers(state)
     sub = submit_job(job, [str(corpus)], tmp_path / "out", config, state, again.enqueue, again.finalize)
     assert (sub.resumed, sub.total_batches, sub.skipped_batches, sub.enqueued_batches) == (True, 3, 3, 0)
-    assert again.enqueued == [] and again.finalized == []  # finalize is claimed once only
+    assert again.enqueued == [] and again.finalized == [job]
+
+    # Once the manifest is written, a resubmission changes nothing.
+    state.mark_finalized(job, tmp_path / "out" / "_jobs" / f"{job}.json")
+    last = FakeWorkers(state)
+    submit_job(job, [str(corpus)], tmp_path / "out", config, state, last.enqueue, last.finalize)
+    assert last.enqueued == [] and last.finalized == []
 
 
 def test_resume_enqueues_only_uncommitted_batches(state, corpus, config, tmp_path):
