@@ -14,12 +14,15 @@ log = logging.getLogger(__name__)
 
 THREADS_ENV = "NLP_PIPELINE_THREADS"
 QUEUES_ENV = "NLP_PIPELINE_CONSUMES"
+PROCESSES_ENV = "NLP_PIPELINE_PROCESSES"
 
 
 @celeryd_after_setup.connect
-def _remember_queues(sender, instance, **_):
-    # Runs in the main process before the pool forks: the children learn which queues they serve.
+def _remember_worker_setup(sender, instance, **_):
+    # Runs in the main process before the pool forks: the children learn which queues they
+    # serve and how many siblings share the machine's cores.
     os.environ[QUEUES_ENV] = ",".join(sorted(instance.app.amqp.queues.consume_from))
+    os.environ[PROCESSES_ENV] = str(instance.concurrency)
 
 
 @worker_process_init.connect
@@ -27,12 +30,11 @@ def _init_process(**_):
     import torch
 
     from pipeline.processing import processor_for
-    from workers.app import app
 
     config = load_config(os.environ.get("NLP_PIPELINE_CONFIG"))
     threads = int(os.environ.get(THREADS_ENV, 0)) or config.worker.threads_per_process
     if not threads:
-        processes = app.conf.worker_concurrency or os.cpu_count() or 1
+        processes = int(os.environ.get(PROCESSES_ENV, 0)) or os.cpu_count() or 1
         threads = max(1, (os.cpu_count() or 1) // processes)
     # Processes x threads should not exceed the cores, or they fight over them.
     torch.set_num_threads(threads)
