@@ -76,3 +76,17 @@ def write_jsonl(path: Path, records: list) -> Path:
         for r in records:
             fh.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
     return path
+
+
+def annotate(stages, *texts: str):
+    """Documents with cleaned text `texts`, run through `stages` in order."""
+    from pipeline.documents import Document
+
+    docs = []
+    for i, text in enumerate(texts):
+        doc = Document(doc_id=str(i), source="s", line=None, raw=text)
+        doc.text = text
+        docs.append(doc)
+    for stage in stages:
+        stage.process(docs)
+    return docs

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import load_config
-from pipeline.documents import Document
 from pipeline.stages.ner import NerStage
 from pipeline.stages.stance import StanceStage
+from tests.conftest import annotate
 
 
 @pytest.fixture(scope="module")
@@ -15,16 +15,6 @@ def stages():
     config = load_config()
     return NerStage(config.ner, config.targets), StanceStage(config.stance, config.targets)
 
-
-def annotate(stages, *texts: str) -> list[Document]:
-    docs = []
-    for i, text in enumerate(texts):
-        doc = Document(doc_id=str(i), source="s", line=None, raw=text)
-        doc.text = text
-        docs.append(doc)
-    for stage in stages:
-        stage.process(docs)
-    return docs
 
 
 def by_target(doc):
