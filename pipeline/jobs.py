@@ -61,6 +61,18 @@ def fingerprint(config: Config, inputs: list[str], out: Path) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class _RetryWhileUnreachable(Retry):
+    """Retries while Redis is unreachable, not when it refuses us: a wrong password does not heal
+    with time, and redis-py's AuthenticationError is a kind of ConnectionError."""
+
+    def call_with_retry(self, do, fail, is_retryable=None, with_failure_count=False):
+        def retryable(error: Exception) -> bool:
+            refused = isinstance(error, redis.AuthenticationError)
+            return not refused and (is_retryable is None or is_retryable(error))
+
+        return super().call_with_retry(do, fail, retryable, with_failure_count)
+
+
 class JobState:
     def __init__(self, client: redis.Redis):
         self.r = client
@@ -68,7 +80,7 @@ class JobState:
     @classmethod
     def from_url(cls, url: str) -> JobState:
         # Rides out a Redis restart of up to about a minute instead of failing the producer or a batch.
-        retry = Retry(ExponentialBackoff(cap=5, base=0.1), retries=20)
+        retry = _RetryWhileUnreachable(ExponentialBackoff(cap=5, base=0.1), retries=20)
         return cls(redis.Redis.from_url(
             url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30, retry=retry,
             retry_on_error=[redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError],

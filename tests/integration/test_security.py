@@ -56,6 +56,7 @@ def test_broker_password_never_shows(tmp_path):
         workers.stop()
         server.stop()
     assert status.returncode == 0 and bad.returncode == 2
+    assert bad.stderr.startswith("error: broker:") and "password" in bad.stderr.lower()
     texts = [sub.stdout, sub.stderr, status.stdout, status.stderr, bad.stdout, bad.stderr,
              (tmp_path / "w.log").read_text(), (out / "_jobs" / "secret-1.json").read_text()]
     assert all(secret not in t for t in texts)
