@@ -22,7 +22,6 @@ from pipeline import __version__
 from pipeline.config import BROKER_ENV, Config, broker_url, load_config, redact_url
 from pipeline.errors import PipelineError
 
-SAMPLE = Path(__file__).resolve().parent / "sample"
 INPUT_FIELDS = ("text", "title", "id", "url", "date", "outlet")
 
 
@@ -52,20 +51,20 @@ def _celery(url: str):
     return tasks
 
 
-def _submit(args, url: str, config: Config, job_id: str, on_enqueued=None):
+def _submit(args, url: str, config: Config, job_id: str):
     from pipeline.jobs import JobState
     from pipeline.producer import submit_job
 
     tasks = _celery(url)
     state = JobState.from_url(url)
-    return state, submit_job(job_id, args.inputs, args.out, config, state, tasks.send_batch, tasks.send_finalize, on_enqueued)
+    return submit_job(job_id, args.inputs, args.out, config, state, tasks.send_batch, tasks.send_finalize)
 
 
 def cmd_submit(args) -> int:
     from pipeline.jobs import new_job_id
 
     url = broker_url(args.broker)
-    _, sub = _submit(args, url, _config(args), args.job or new_job_id())
+    sub = _submit(args, url, _config(args), args.job or new_job_id())
     verb = "resumed" if sub.resumed else "submitted"
     print(f"{sub.job_id}")
     print(f"{verb}: {sub.enqueued_batches} batches enqueued, {sub.skipped_batches} already committed, {sub.total_batches} in all", file=sys.stderr)

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.config import Config, config_from_dict
+from pipeline.config import Config
 from pipeline.documents import Document, Failure, Rejected
 from pipeline.io.parquet import batch_rows, commit_batch
 from pipeline.jobs import JobMeta, utc_now
@@ -93,13 +93,15 @@ class BatchProcessor:
             "rows": counts,
             "chars": chars,
             "seconds": {**seconds, "total": time.perf_counter() - started},
+            "models": self.models,
         }
 
 
 @lru_cache(maxsize=4)
-def processor_for(config_json: str) -> BatchProcessor:
-    """One processor per configuration in each process; models are shared through pipeline.models."""
-    return BatchProcessor(config_from_dict(json.loads(config_json)))
+def processor_for(config: Config) -> BatchProcessor:
+    """One processor per configuration in each process (a Config is frozen, hence hashable);
+    models are shared through pipeline.models."""
+    return BatchProcessor(config)
 
 
 def _versions() -> dict[str, str]:
@@ -112,8 +114,11 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str, models: dict[str, str]) -> Path:
-    """Writes OUT/_jobs/<job>.json atomically and returns its path."""
+def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> Path:
+    """Writes OUT/_jobs/<job>.json atomically and returns its path.
+
+    The model ids are the first batch's: every batch of a job runs the same configuration.
+    """
     rows: dict[str, int] = {}
     stage_seconds: dict[str, float] = {}
     for s in stats.values():
@@ -133,7 +138,7 @@ def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str, model
         "finished_at": finished_at,
         "worker_seconds": stage_seconds,
         "versions": _versions(),
-        "models": models,
+        "models": stats[min(stats)]["models"],
         "config": job.config.to_dict(),
     }
     path = job.out / "_jobs" / f"{job.job_id}.json"

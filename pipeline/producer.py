@@ -61,7 +61,6 @@ def submit_job(
     state: JobState,
     enqueue: Enqueue,
     request_finalize: Callable[[str], None],
-    on_enqueued: Callable[[int], None] | None = None,
 ) -> Submission:
     """Registers (or resumes) the job and enqueues its batches, at most `max_in_flight` at a time."""
     validate_job_id(job_id)
@@ -80,8 +79,6 @@ def submit_job(
             time.sleep(0.1)
         enqueue(job_id, number, payload)
         enqueued += 1
-        if on_enqueued:
-            on_enqueued(enqueued)
     if total == 0:
         raise JobError("the input holds no records")
     state.set_total(job_id, total)

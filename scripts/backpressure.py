@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,8 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import load_config  # noqa: E402
-from pipeline.local import EmbeddedRedis, LocalWorkers  # noqa: E402
-from scripts.synthetic import write_corpus  # noqa: E402
+from scripts.synthetic import local_job  # noqa: E402
 
 
 def main() -> int:
@@ -34,20 +31,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="backpressure-"))
-    corpus = write_corpus(work / "corpus.jsonl", args.docs)
     config = load_config()
-    broker = EmbeddedRedis(work / "broker").start()
-    workers = LocalWorkers(broker.url, 2, work / "worker.log").start()
-    client = redis.Redis.from_url(broker.url)
-    baseline = client.info("memory")["used_memory"]
-    producer = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "submit", str(corpus), "--out", str(work / "out"), "--job", "bp",
-         "--broker", broker.url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     peak_queued = peak_in_flight = peak_memory = 0
-    started = time.monotonic()
-    try:
+    with local_job("backpressure", args.docs, "bp") as (corpus, broker, _, producer):
+        client = redis.Redis.from_url(broker.url)
+        baseline = client.info("memory")["used_memory"]
+        started = time.monotonic()
         while time.monotonic() - started < args.seconds and producer.poll() is None:
             queued, unacked = client.llen("batches"), client.hlen("unacked")
             peak_queued = max(peak_queued, queued)
@@ -55,10 +44,6 @@ def main() -> int:
             peak_memory = max(peak_memory, client.info("memory")["used_memory"])
             time.sleep(0.25)
         done = client.hlen("nlp-pipeline:job:bp:done")
-    finally:
-        producer.kill()
-        workers.stop()
-        broker.stop()
     report = {
         "documents_in_corpus": args.docs,
         "corpus_bytes": corpus.stat().st_size,

@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from pipeline.processing import processor_for
 
-        models = processor_for(json.dumps(config.to_dict(), sort_keys=True)).models
+        models = processor_for(config).models
     except (BenchError, PipelineError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,9 +23,8 @@ sys.path.insert(0, str(ROOT))
 from pipeline.config import load_config  # noqa: E402
 from pipeline.io.readers import read_corpus  # noqa: E402
 from pipeline.jobs import JobState  # noqa: E402
-from pipeline.local import EmbeddedRedis, LocalWorkers  # noqa: E402
 from pipeline.producer import make_batches  # noqa: E402
-from scripts.synthetic import write_corpus  # noqa: E402
+from scripts.synthetic import local_job  # noqa: E402
 
 MARKS = (0.10, 0.25, 0.50, 0.75, 1.00)
 
@@ -38,19 +35,13 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="memory-"))
-    corpus = write_corpus(work / "corpus.jsonl", args.docs)
-    broker = EmbeddedRedis(work / "broker").start()
-    workers = LocalWorkers(broker.url, args.workers, work / "worker.log").start()
-    state = JobState.from_url(broker.url)
     config = load_config()
-    # The producer only learns the total at the end (it is throttled by backpressure); count it here.
-    total = sum(1 for _ in make_batches(read_corpus([corpus], config.input), config.batching))
-    producer = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "submit", str(corpus), "--out", str(work / "out"),
-                                 "--job", "mem", "--broker", broker.url], cwd=ROOT, stdout=subprocess.DEVNULL)
     rss: dict[str, list[float]] = {}
-    started = time.monotonic()
-    try:
+    with local_job("memory", args.docs, "mem", workers=args.workers) as (corpus, broker, workers, _):
+        # The producer only learns the total at the end (it is throttled by backpressure); count it here.
+        total = sum(1 for _ in make_batches(read_corpus([corpus], config.input), config.batching))
+        state = JobState.from_url(broker.url)
+        started = time.monotonic()
         marks = list(MARKS)
         while marks:
             time.sleep(0.5)
@@ -60,10 +51,6 @@ def main() -> int:
                 for i, child in enumerate(sorted(psutil.Process(workers.proc.pid).children(), key=lambda p: p.pid)):
                     rss.setdefault(f"pool process {i + 1}", []).append(round(child.memory_info().rss / 2**20, 1))
                 print(f"{time.monotonic() - started:7.1f}s {mark:.0%} committed", flush=True)
-    finally:
-        producer.kill()
-        workers.stop()
-        broker.stop()
     report = {"documents": args.docs, "batches": total, "seconds": round(time.monotonic() - started, 1),
               "marks": list(MARKS), "rss_mib": rss,
               "growth_after_10pct_mib": {k: round(v[-1] - v[0], 1) for k, v in rss.items()}}

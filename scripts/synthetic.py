@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+
+from pipeline.local import EmbeddedRedis, LocalWorkers
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SUBJECTS = ["NATO", "Russia", "Ukraine", "The Kremlin", "Kyiv", "The Alliance", "Moscow", "Zelensky", "Berlin", "Warsaw"]
 VERBS = ["welcomed", "criticised", "discussed", "rejected", "praised", "questioned", "condemned"]
@@ -21,3 +29,26 @@ def write_corpus(path: Path, n: int) -> Path:
                     f"Analysts expect markets to react calmly.")
             fh.write(json.dumps({"id": f"s{i:07d}", "text": text}) + "\n")
     return path
+
+
+@contextmanager
+def local_job(prefix: str, docs: int, job: str, workers: int = 2):
+    """A synthetic corpus being submitted as `job` to an embedded broker served by local workers.
+
+    Yields (corpus, broker, workers, producer); the producer runs in the background, and
+    everything is stopped on exit, whether or not the job finished.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    corpus = write_corpus(work / "corpus.jsonl", docs)
+    broker = EmbeddedRedis(work / "broker").start()
+    local = LocalWorkers(broker.url, workers, work / "worker.log").start()
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "submit", str(corpus), "--out", str(work / "out"), "--job", job,
+         "--broker", broker.url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield corpus, broker, local, producer
+    finally:
+        producer.kill()
+        local.stop()
+        broker.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
@@ -40,7 +39,7 @@ def _init_process(**_):
     torch.set_num_threads(threads)
     # Load the models this worker will need now, rather than in its first batch.
     queues = set(os.environ.get(QUEUES_ENV, "batches").split(","))
-    processor = processor_for(json.dumps(config.to_dict(), sort_keys=True))
+    processor = processor_for(config)
     if "batches" in queues:
         processor.text_stages
     if queues - {"batches"} or not config.worker.models_queue:

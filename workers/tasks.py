@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from contextlib import contextmanager
@@ -66,10 +65,10 @@ def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     models_queue = job.config.worker.models_queue
     with _recording_final_failure(self, state, job_id, batch):
         check_output_root(job.out)
-        processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
+        processor = processor_for(job.config)
         if models_queue:
             scored = processor.run_text(payload)
-            score_batch.apply_async((job_id, batch, scored), queue=models_queue, compression="zlib")
+            score_batch.apply_async((job_id, batch, scored), queue=models_queue)
             return {"batch": batch, "sent_to": models_queue}
         stats = processor.run(job, batch, payload)
     return _committed(state, job_id, batch, stats)
@@ -81,7 +80,7 @@ def score_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     state = job_state()
     job = job_meta(job_id)
     with _recording_final_failure(self, state, job_id, batch):
-        processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
+        processor = processor_for(job.config)
         stats = processor.run_models(job, batch, payload)
     return _committed(state, job_id, batch, stats)
 
@@ -109,10 +108,9 @@ def _committed(state: JobState, job_id: str, batch: int, stats: dict) -> dict:
 def finalize_job(job_id: str) -> str:
     state = job_state()
     job = state.meta(job_id)
-    processor = processor_for(json.dumps(job.config.to_dict(), sort_keys=True))
     try:
         remove_temp_files(job.out, job_id)
-        path = write_manifest(job, state.done_stats(job_id), utc_now().isoformat(), processor.models)
+        path = write_manifest(job, state.done_stats(job_id), utc_now().isoformat())
     except Exception:
         state.release_finalize(job_id)
         raise
@@ -122,7 +120,7 @@ def finalize_job(job_id: str) -> str:
 
 
 def send_batch(job_id: str, batch: int, payload: dict) -> None:
-    process_batch.apply_async((job_id, batch, payload), compression="zlib")
+    process_batch.apply_async((job_id, batch, payload))
 
 
 def send_finalize(job_id: str) -> None:

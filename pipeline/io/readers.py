@@ -21,6 +21,7 @@ from dateutil import parser as dateparser
 
 from pipeline.config import InputConfig
 from pipeline.documents import Document, Failure, Rejected
+from pipeline.errors import InputError
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv"}
@@ -258,8 +259,6 @@ def _read_records(path: Path, cfg: InputConfig) -> Iterator[Document | Rejected]
 
 def check_inputs(paths: list[str]) -> list[Path]:
     """Resolves the input paths, raising InputError when one does not exist."""
-    from pipeline.errors import InputError
-
     if not paths:
         raise InputError("no input given")
     resolved = []

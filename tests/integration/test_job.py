@@ -102,6 +102,7 @@ def test_files_schemas_and_manifest(finished_job):
     assert manifest["rows"] == summary["rows"] and manifest["batches"] == summary["batches_total"] > 1
     assert manifest["records"] == summary["records_done"]
     assert {"spacy", "transformers", "torch", "pipeline"} <= set(manifest["versions"])
+    assert manifest["models"]["sentiment"].startswith("minilm-sentiment ") and manifest["models"]["ner"]
     assert manifest["config"]["batching"]["max_docs"] == 4
 
 
