@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.config import QUANTIZE_MODES
+
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 STANCE_LABELS = ("against", "neutral", "favor")
 
@@ -190,13 +192,32 @@ def resolve_device(device: str | None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """Dynamic int8 for the encoder's Linear layers, with per-output-channel weight scales
+    (per-tensor scales lose more agreement with fp32). Our classification heads stay fp32:
+    they are tiny and sit where rounding would reach the labels directly. CPU only."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    spec = {
+        name: per_channel_dynamic_qconfig
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and not name.startswith("heads.")
+    }
+    with warnings.catch_warnings():
+        # torch.ao's eager quantization warns that it is moving to the separate torchao package.
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, spec, dtype=torch.qint8)
+
+
 # --------------------------------------------------------------------------- classifiers
 
 
 class _Base:
     labels: tuple[str, ...]
 
-    def __init__(self, model, tokenizer, *, name: str, version: str, artifact_hash: str, device: str, batch_size: int, max_length: int):
+    def __init__(self, model, tokenizer, *, name: str, version: str, artifact_hash: str, device: str, batch_size: int, max_length: int, quantize: str = "none"):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -205,6 +226,13 @@ class _Base:
         self.device = device
         self.batch_size = batch_size
         self.max_length = max_length
+        self.quantize = quantize  # as applied: "int8" only on the CPU
+
+    @property
+    def model_id(self) -> str:
+        """Name, version, weights hash and, when quantized, the precision: what output rows record."""
+        suffix = f" {self.quantize}" if self.quantize != "none" else ""
+        return f"{self.name} {self.version} {self.artifact_hash}{suffix}"
 
     def _run(self, rows: list[dict], forward) -> np.ndarray:
         """Run `forward(batch) -> probs` over length-sorted batches; return probs in input order."""
@@ -355,10 +383,14 @@ def map_labels(id2label: dict, task: str) -> list[int]:
 # --------------------------------------------------------------------------- loading
 
 
-def _load(spec: str, task: str, device: str | None, batch_size: int, max_length: int):
+def _load(spec: str, task: str, device: str | None, batch_size: int, max_length: int, quantize: str):
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, not {quantize!r}")
     device = resolve_device(device)
+    # int8 kernels exist for the CPU only; on CUDA the model runs as loaded.
+    int8 = quantize == "int8" and device == "cpu"
     path = MODELS_DIR / task if spec == "builtin" else Path(spec)
-    common = dict(device=device, batch_size=batch_size, max_length=max_length)
+    common = dict(device=device, batch_size=batch_size, max_length=max_length, quantize="int8" if int8 else "none")
     cls = SentimentClassifier if task == "sentiment" else StanceClassifier
     if spec == "builtin" and not _is_heads_dir(path):
         raise FileNotFoundError(f"builtin {task} model is missing in {path}; train one with `python -m pipeline.training.train --task {task}`")
@@ -367,6 +399,7 @@ def _load(spec: str, task: str, device: str | None, batch_size: int, max_length:
         if meta.get("task") != task:
             raise ValueError(f"{path} holds a {meta.get('task')} model, not a {task} model")
         common.update(name=meta.get("name", path.name), version=meta.get("version", "0"), artifact_hash=_sha256(path / WEIGHTS_FILE)[:12])
+        model = quantize_int8(model) if int8 else model
         if task == "sentiment":
             return cls(model, tokenizer, head="sentence", **common)
         return cls(model, tokenizer, target_heads=meta["target_heads"], combine=meta.get("combine", "target_head"), **common)
@@ -374,6 +407,7 @@ def _load(spec: str, task: str, device: str | None, batch_size: int, max_length:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(spec).to(device).eval()
+    model = quantize_int8(model) if int8 else model
     tokenizer = AutoTokenizer.from_pretrained(spec)
     label_index = map_labels(model.config.id2label, task)
     weights = next((p for p in (path / "model.safetensors", path / "pytorch_model.bin") if p.is_file()), None)
@@ -382,11 +416,13 @@ def _load(spec: str, task: str, device: str | None, batch_size: int, max_length:
     return cls(model, tokenizer, label_index=label_index, **common)
 
 
-def load_sentiment(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128) -> SentimentClassifier:
-    """Load the sentiment classifier: "builtin", a model directory, or a Hugging Face model id."""
-    return _load(spec, "sentiment", device, batch_size, max_length)
+def load_sentiment(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128, quantize: str = "none") -> SentimentClassifier:
+    """Load the sentiment classifier: "builtin", a model directory, or a Hugging Face model id.
+    quantize="int8" runs it with dynamic int8 weights on the CPU (see quantize_int8)."""
+    return _load(spec, "sentiment", device, batch_size, max_length, quantize)
 
 
-def load_stance(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128) -> StanceClassifier:
-    """Load the stance classifier: "builtin", a model directory, or a Hugging Face model id."""
-    return _load(spec, "stance", device, batch_size, max_length)
+def load_stance(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128, quantize: str = "none") -> StanceClassifier:
+    """Load the stance classifier: "builtin", a model directory, or a Hugging Face model id.
+    quantize="int8" runs it with dynamic int8 weights on the CPU (see quantize_int8)."""
+    return _load(spec, "stance", device, batch_size, max_length, quantize)

@@ -23,6 +23,9 @@ import configs  # noqa: E402 - the YAML files ship as package data of the top-le
 CONFIG_DIR = Path(configs.__file__).resolve().parent
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 BROKER_ENV = "NLP_PIPELINE_BROKER_URL"
+# How the sentiment and stance models run on a CPU: "int8" (dynamic int8 weights, about twice
+# as fast; its quality cost is measured in docs/models.md) or "none" (fp32). CUDA runs them as loaded.
+QUANTIZE_MODES = ("none", "int8")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class SentimentConfig:
     model: str = "builtin"
     batch_size: int = 32
     max_length: int = 128
+    quantize: str = "int8"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class StanceConfig:
     model: str = "builtin"
     batch_size: int = 32
     max_length: int = 128
+    quantize: str = "int8"
     evidence: int = 3
     targets: str = "targets.yaml"
 
@@ -107,6 +112,8 @@ class Config:
 
 # Integer settings must be >= 1, except these.
 _MINIMUM = {"min_chars": 0, "max_retries": 0, "threads_per_process": 0}
+# String settings with a fixed set of values.
+_CHOICES = {"quantize": QUANTIZE_MODES}
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
@@ -130,6 +137,8 @@ def _build(cls: type, values: Any, where: str) -> Any:
             raise ConfigError(f"{where}.{name}: expected true or false, got {value!r}")
         elif kind is str and not isinstance(value, str):
             raise ConfigError(f"{where}.{name}: expected a string, got {value!r}")
+        elif kind is str and name in _CHOICES and value not in _CHOICES[name]:
+            raise ConfigError(f"{where}.{name}: must be one of {', '.join(_CHOICES[name])}, got {value!r}")
         kwargs[name] = value
     return cls(**kwargs)
 

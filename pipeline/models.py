@@ -31,14 +31,14 @@ def load_spacy(name: str):
 
 
 @lru_cache(maxsize=None)
-def load_sentiment(spec: str, batch_size: int, max_length: int):
+def load_sentiment(spec: str, batch_size: int, max_length: int, quantize: str):
     from pipeline.classifiers import load_sentiment as load
 
-    return load(spec, batch_size=batch_size, max_length=max_length)
+    return load(spec, batch_size=batch_size, max_length=max_length, quantize=quantize)
 
 
 @lru_cache(maxsize=None)
-def load_stance(spec: str, batch_size: int, max_length: int):
+def load_stance(spec: str, batch_size: int, max_length: int, quantize: str):
     from pipeline.classifiers import load_stance as load
 
-    return load(spec, batch_size=batch_size, max_length=max_length)
+    return load(spec, batch_size=batch_size, max_length=max_length, quantize=quantize)

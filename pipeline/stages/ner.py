@@ -17,6 +17,14 @@ class NerStage:
         self.matcher = TargetMatcher(targets)
 
     def process(self, docs: list[Document]) -> list[Document]:
+        # The memory zone frees the strings spaCy interns for this batch's new tokens, which
+        # would otherwise stay in the shared vocabulary and grow a worker with every batch.
+        # Nothing spaCy owns may leave the block: entities are copied out as plain values.
+        with self.nlp.memory_zone():
+            self._annotate(docs)
+        return docs
+
+    def _annotate(self, docs: list[Document]) -> None:
         spacy_docs = self.nlp.pipe((d.text for d in docs), batch_size=self.cfg.batch_size)
         for doc, sdoc in zip(docs, spacy_docs, strict=True):
             doc.sentences = [(s.start_char, s.end_char) for s in sdoc.sents]
@@ -26,4 +34,3 @@ class NerStage:
             ]
             self.matcher.link_entities(doc.entities)
             doc.mentions = self.matcher.find(doc.text, starts, doc.entities)
-        return docs

@@ -24,8 +24,8 @@ class SentimentStage:
     name = "sentiment"
 
     def __init__(self, cfg: SentimentConfig):
-        self.classifier = load_sentiment(cfg.model, cfg.batch_size, cfg.max_length)
-        self.model_id = f"{self.classifier.name} {self.classifier.version} {self.classifier.artifact_hash}"
+        self.classifier = load_sentiment(cfg.model, cfg.batch_size, cfg.max_length, cfg.quantize)
+        self.model_id = self.classifier.model_id
 
     def process(self, docs: list[Document]) -> list[Document]:
         sentences = [doc.sentence_text(i) for doc in docs for i in range(len(doc.sentences))]

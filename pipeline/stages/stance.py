@@ -43,8 +43,8 @@ class StanceStage:
     def __init__(self, cfg: StanceConfig, targets: tuple[Target, ...]):
         self.cfg = cfg
         self.targets = targets
-        self.classifier = load_stance(cfg.model, cfg.batch_size, cfg.max_length)
-        self.model_id = f"{self.classifier.name} {self.classifier.version} {self.classifier.artifact_hash}"
+        self.classifier = load_stance(cfg.model, cfg.batch_size, cfg.max_length, cfg.quantize)
+        self.model_id = self.classifier.model_id
 
     def process(self, docs: list[Document]) -> list[Document]:
         # One item per (document, target, sentence), with the mention spans relative to the sentence.

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from pipeline.classifiers import SENTIMENT_LABELS, STANCE_LABELS, load_sentiment, load_stance
+from pipeline.classifiers import QUANTIZE_MODES, SENTIMENT_LABELS, STANCE_LABELS, load_sentiment, load_stance
 from pipeline.training import data as D
 from pipeline.training.train import SPLITS
 
@@ -42,6 +42,7 @@ def parse_args(argv):
     p.add_argument("--data-dir", default="../shared/data", help="training data for --baseline frozen-lr")
     p.add_argument("--device", default=None)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none", help="int8: dynamic int8 on the CPU, as a worker with quantize: int8 runs it")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--card", help="model directory whose metrics.json / README.md get these results")
     return p.parse_args(argv)
@@ -109,12 +110,12 @@ def _load(args, task):
 
         return load_baseline(args.baseline, task, Path(args.data_dir), seed=args.seed, device=args.device)
     loader = load_stance if task == "stance" else load_sentiment
-    return loader(args.model, device=args.device, batch_size=args.batch_size)
+    return loader(args.model, device=args.device, batch_size=args.batch_size, quantize=args.quantize)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results = {"model": args.model or f"baseline:{args.baseline}", "split": args.split, "seed": args.seed, "tasks": {}}
+    results = {"model": args.model or f"baseline:{args.baseline}", "quantize": args.quantize, "split": args.split, "seed": args.seed, "tasks": {}}
     for task in _tasks(args):
         t0 = time.time()
         clf = _load(args, task)
@@ -192,7 +193,10 @@ def update_card(model_dir: Path, results: dict, command: str) -> None:
     task = meta["task"]
     metrics_path = model_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"task": task, "results": {}}
-    key = results["model"].split(":", 1)[1] if results["model"].startswith("baseline:") else "ours"
+    if results["model"].startswith("baseline:"):
+        key = results["model"].split(":", 1)[1]
+    else:
+        key = "ours" if results.get("quantize", "none") == "none" else f"ours-{results['quantize']}"
     metrics["results"][key] = {"command": command, "split": results["split"], **results["tasks"][task]}
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / "README.md").write_text(render_card(model_dir, meta, metrics))

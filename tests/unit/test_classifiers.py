@@ -67,6 +67,27 @@ def test_builtin_stance_mention_head_for_other_targets(stance):
     assert probs.shape == (2, 3)
 
 
+def test_int8_keeps_the_clear_cases_and_says_so(sentiment):
+    quantized = C.load_sentiment(quantize="int8", device="cpu")
+    texts = [
+        "The film was a delight from start to finish.",
+        "The movie was a boring, dreadful waste of time.",
+        "The committee will meet on Tuesday to discuss the budget.",
+    ]
+    assert _label(quantized.predict(texts), C.SENTIMENT_LABELS) == ["positive", "negative", "neutral"]
+    assert np.abs(quantized.predict(texts) - sentiment.predict(texts)).max() < 0.15
+    assert quantized.model_id == f"{sentiment.model_id} int8" and sentiment.quantize == "none"
+    layer = quantized.model.encoder.encoder.layer[0]
+    # The encoder's Linear layers run in int8, the classification head stays fp32.
+    assert type(layer.intermediate.dense).__module__.startswith("torch.ao.nn.quantized")
+    assert type(quantized.model.heads["sentence"]) is torch.nn.Linear
+
+
+def test_unknown_quantize_mode_is_an_error():
+    with pytest.raises(ValueError, match="quantize"):
+        C.load_sentiment(quantize="int4", device="cpu")
+
+
 def test_predict_restores_input_order(sentiment):
     texts = ["Great!", "This is a much longer sentence about the weather in the north of the country today.", "Awful.", ""]
     batched = sentiment.predict(texts)
@@ -126,6 +147,15 @@ def test_hf_stance_model_from_directory(tmp_path):
     probs = clf.predict([("NATO", "NATO met today.", [(0, 4)]), ("Russia", "Nothing.", [])])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
     assert clf.predict([]).shape == (0, 3)
+
+
+def test_hf_model_in_int8(tmp_path):
+    _tiny_hf_classifier(tmp_path, {0: "negative", 1: "neutral", 2: "positive"})
+    fp32 = C.load_sentiment(str(tmp_path), device="cpu")
+    int8 = C.load_sentiment(str(tmp_path), device="cpu", quantize="int8")
+    texts = ["short", "a somewhat longer text to force padding"]
+    assert int8.model_id.endswith(" int8") and not fp32.model_id.endswith(" int8")
+    assert np.abs(int8.predict(texts) - fp32.predict(texts)).max() < 0.05
 
 
 def test_hf_model_with_unmappable_labels(tmp_path):

@@ -77,6 +77,16 @@ def test_ner_via_run_stages(stage):
     assert set(seconds) == {"ner"} and docs[0].failure is None and docs[0].mentions
 
 
+def test_new_words_do_not_stay_in_the_vocabulary(stage):
+    # A worker sees new strings (names, numbers) in every batch; keeping them all grows it without bound.
+    stage.process([cleaned("warm", TEXT_A)])
+    strings = len(stage.nlp.vocab.strings)
+    docs = stage.process([cleaned(f"n{i}", f"Zorblaxian envoy Qwertova{i} met Flimbart{i} in Gdansk on day {i}317.") for i in range(20)])
+    assert len(stage.nlp.vocab.strings) == strings
+    # ... while what the stage extracted outlives spaCy's documents.
+    assert any(e.text.startswith("Qwertova") for d in docs for e in d.entities)
+
+
 def test_unknown_model_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot load spaCy model 'no_such_model_xyz'"):
         NerStage(NerConfig(model="no_such_model_xyz"), ())
