@@ -234,9 +234,9 @@ class _Base:
         suffix = f" {self.quantize}" if self.quantize != "none" else ""
         return f"{self.name} {self.version} {self.artifact_hash}{suffix}"
 
-    def _run(self, rows: list[dict], forward) -> np.ndarray:
+    def _run(self, rows: list[dict], forward, width: int | None = None) -> np.ndarray:
         """Run `forward(batch) -> probs` over length-sorted batches; return probs in input order."""
-        out = np.zeros((len(rows), len(self.labels)), dtype=np.float32)
+        out = np.zeros((len(rows), width or len(self.labels)), dtype=np.float32)
         if not rows:
             return out
         pad_id = self.tokenizer.pad_token_id or 0
@@ -258,10 +258,12 @@ class SentimentClassifier(_Base):
         """(n, 3) probabilities in SENTIMENT_LABELS order."""
         if not texts:
             return np.zeros((0, 3), dtype=np.float32)
-        rows = encode_texts(self.tokenizer, texts, self.max_length)
+        # A repeated sentence (boilerplate, a quote carried by several articles) is scored once.
+        unique, where = _distinct(texts)
+        rows = encode_texts(self.tokenizer, unique, self.max_length)
         if self.head is not None:
-            return self._run(rows, lambda b: self.model.logits(self.head, self.model.features(b)).softmax(-1))
-        return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))
+            return self._run(rows, lambda b: self.model.logits(self.head, self.model.features(b)).softmax(-1))[where]
+        return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))[where]
 
 
 class StanceClassifier(_Base):
@@ -287,20 +289,24 @@ class StanceClassifier(_Base):
             return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))
 
         out = self._mention_probs(items)
-        by_head: dict[str, list[int]] = {}
-        for i, (target, _, _) in enumerate(items):
-            head = self.target_heads.get(target.strip().lower())
-            if head is not None:
-                by_head.setdefault(head, []).append(i)
-        for head, idx in by_head.items():
-            rows = encode_texts(self.tokenizer, [items[i][1] for i in idx], self.max_length)
-            probs = self._run(rows, lambda b, h=head: self.model.logits(h, self.model.features(b)).softmax(-1))
-            for j, i in enumerate(idx):
-                if self.combine == "mean" and items[i][2]:
-                    out[i] = (out[i] + probs[j]) / 2
-                else:
-                    out[i] = probs[j]
+        own = [i for i, (t, _, _) in enumerate(items) if t.strip().lower() in self.target_heads]
+        if not own:
+            return out
+        # Whole-text heads: each distinct sentence is encoded once and read by every head that
+        # needs it (news sentences often name both Russia and Ukraine).
+        heads = sorted({self.target_heads[items[i][0].strip().lower()] for i in own})
+        unique, where = _distinct([items[i][1] for i in own])
+        rows = encode_texts(self.tokenizer, unique, self.max_length)
+        probs = self._run(rows, lambda b: self._heads_probs(heads, b), width=3 * len(heads))
+        for i, row in zip(own, where):
+            h = heads.index(self.target_heads[items[i][0].strip().lower()])
+            p = probs[row, 3 * h : 3 * h + 3]
+            out[i] = (out[i] + p) / 2 if self.combine == "mean" and items[i][2] else p
         return out
+
+    def _heads_probs(self, heads: list[str], batch) -> torch.Tensor:
+        features = self.model.features(batch)
+        return torch.cat([self.model.logits(h, features).softmax(-1) for h in heads], dim=-1)
 
     def _mention_probs(self, items) -> np.ndarray:
         # Only items that will use the mention head are encoded for it.
@@ -313,6 +319,13 @@ class StanceClassifier(_Base):
             rows = encode_pairs(self.tokenizer, pairs, self.max_length)
             out[need] = self._run(rows, lambda b: self.model.logits("mention", self.model.features(b)).softmax(-1))
         return out
+
+
+def _distinct(texts: list[str]) -> tuple[list[str], list[int]]:
+    """The distinct texts in first-seen order, and for each input the index of its text among them."""
+    index: dict[str, int] = {}
+    where = [index.setdefault(t, len(index)) for t in texts]
+    return list(index), where
 
 
 def _first_mention(target: str, text: str, spans) -> str:

@@ -4,6 +4,8 @@ Keys (all under `nlp-pipeline:job:<id>:`):
 - `meta`     hash: output folder, configuration, inputs, created time, total batches once known;
 - `done`     hash: batch number -> JSON stats of its committed output. Writing a field twice
              (a redelivered batch) leaves one field, so counts summed over it are exact;
+- `totals`   hash: running sums of the committed batches' records and rows, kept with `done`
+             (see mark_done), so that progress polls read a few fields, not every batch's stats;
 - `failed`   hash: batch number -> the error that exhausted its retries (resubmitting retries it);
 - `finalize` string: set once, by whoever first sees every batch committed.
 """
@@ -73,9 +75,21 @@ class _RetryWhileUnreachable(Retry):
         return super().call_with_retry(do, fail, retryable, with_failure_count)
 
 
+# Stores a batch's stats and, only when the batch was not stored before, adds its counts to the
+# job's totals, in one atomic step: a redelivered batch, or a retry after a lost reply, adds nothing.
+# KEYS: done, totals, failed. ARGV: batch, stats JSON, then (field, increment) pairs.
+_MARK_DONE = """
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('HDEL', KEYS[3], ARGV[1])
+"""
+
+
 class JobState:
     def __init__(self, client: redis.Redis):
         self.r = client
+        self._mark_done = client.register_script(_MARK_DONE)
 
     @classmethod
     def from_url(cls, url: str) -> JobState:
@@ -125,8 +139,9 @@ class JobState:
         self.r.hset(self._key(job_id, "meta"), mapping={"total_batches": total, "submitted_at": utc_now().isoformat()})
 
     def mark_done(self, job_id: str, batch: int, stats: dict) -> None:
-        self.r.hset(self._key(job_id, "done"), str(batch), json.dumps(stats))
-        self.r.hdel(self._key(job_id, "failed"), str(batch))
+        counts = [("records", stats["records"])] + [(f"rows:{name}", n) for name, n in stats["rows"].items()]
+        keys = [self._key(job_id, name) for name in ("done", "totals", "failed")]
+        self._mark_done(keys=keys, args=[str(batch), json.dumps(stats), *(x for pair in counts for x in pair)])
 
     def mark_failed(self, job_id: str, batch: int, error: str) -> None:
         self.r.hset(self._key(job_id, "failed"), str(batch), error[:500])
@@ -165,19 +180,16 @@ class JobState:
     def summary(self, job_id: str) -> dict:
         """Progress and counts so far, for `status` and the progress bar."""
         meta = self.meta(job_id)
-        stats = self.done_stats(job_id).values()
-        totals: dict[str, int] = {}
-        for s in stats:
-            for name, n in s["rows"].items():
-                totals[name] = totals.get(name, 0) + n
+        done = self.done_count(job_id)
+        totals = {k.decode(): int(v) for k, v in self.r.hgetall(self._key(job_id, "totals")).items()}
         return {
             "job_id": job_id,
-            "state": "finished" if self.finished_at(job_id) else ("running" if meta.total_batches is None or len(stats) < meta.total_batches else "finalizing"),
-            "batches_done": len(stats),
+            "state": "finished" if self.finished_at(job_id) else ("running" if meta.total_batches is None or done < meta.total_batches else "finalizing"),
+            "batches_done": done,
             "batches_total": meta.total_batches,
             "batches_failed": self.failed_batches(job_id),
-            "records_done": sum(s["records"] for s in stats),
-            "rows": totals,
+            "records_done": totals.get("records", 0),
+            "rows": {k.removeprefix("rows:"): n for k, n in totals.items() if k.startswith("rows:")},
             "out": str(meta.out),
             "created_at": meta.created_at,
             "finished_at": self.finished_at(job_id),

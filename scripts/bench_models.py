@@ -4,7 +4,7 @@ same encoder.
 
     python scripts/bench_models.py [--sentences 700] [--threads 2] [--json out.json]
 
-Sentences come from ../shared/data/newsmtsc/devtest_mt.jsonl (news sentences). The naive side
+Sentences are the distinct ones of ../shared/data/newsmtsc/devtest_mt.jsonl (news sentences). The naive side
 uses a BertForSequenceClassification built from the same all-MiniLM-L6-v2 weights (the head is
 untrained, which costs nothing in time), so both sides do the same encoder work per sentence.
 """
@@ -27,8 +27,11 @@ def sentences(n: int) -> list[str]:
     path = ROOT.parent / "shared" / "data" / "newsmtsc" / "devtest_mt.jsonl"
     if not path.exists():
         sys.exit(f"error: {path} not found")
-    lines = [json.loads(line)["sentence_normalized"] for line in path.open(encoding="utf-8")]
-    return (lines * (n // len(lines) + 1))[:n]
+    # Distinct sentences only: the classifiers score a repeated sentence once, which would flatter them.
+    lines = list(dict.fromkeys(json.loads(line)["sentence_normalized"] for line in path.open(encoding="utf-8")))
+    if n > len(lines):
+        sys.exit(f"error: {path} has {len(lines)} distinct sentences, fewer than --sentences {n}")
+    return lines[:n]
 
 
 def timed(fn) -> float:

@@ -88,8 +88,32 @@ def test_unknown_quantize_mode_is_an_error():
         C.load_sentiment(quantize="int4", device="cpu")
 
 
+def _encoded_rows(clf, call):
+    """How many sequences the encoder saw during call()."""
+    seen = []
+    hook = clf.model.encoder.register_forward_hook(lambda _m, args, kwargs, _out: seen.append(len(kwargs["input_ids"])), with_kwargs=True)
+    try:
+        result = call()
+    finally:
+        hook.remove()
+    return result, sum(seen)
+
+
+def test_each_distinct_sentence_is_encoded_once(stance, sentiment):
+    s1 = "Russia and Ukraine exchanged prisoners on Friday."
+    s2 = "Russia shelled the city again."
+    items = [("Russia", s1, [(0, 6)]), ("Ukraine", s1, [(11, 18)]), ("Russia", s2, [(0, 6)]), ("Ukraine", s1, [])]
+    probs, rows = _encoded_rows(stance, lambda: stance.predict(items))
+    assert rows == 2  # s1 feeds both target heads from one pass
+    alone = np.concatenate([stance.predict([item]) for item in items])
+    assert np.allclose(probs, alone, atol=1e-4)
+    texts = [s1, s2, s1, s1]
+    probs, rows = _encoded_rows(sentiment, lambda: sentiment.predict(texts))
+    assert rows == 2 and np.allclose(probs[0], probs[2]) and np.allclose(probs[0], probs[3])
+
+
 def test_predict_restores_input_order(sentiment):
-    texts = ["Great!", "This is a much longer sentence about the weather in the north of the country today.", "Awful.", ""]
+    texts = ["Great!", "This is a much longer sentence about the weather in the north of the country today.", "Awful.", "Great!", ""]
     batched = sentiment.predict(texts)
     single = np.concatenate([sentiment.predict([t]) for t in texts])
     assert np.allclose(batched, single, atol=1e-4)

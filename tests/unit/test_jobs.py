@@ -112,6 +112,8 @@ def test_done_batches_counted_once(state: JobState, job, config, tmp_path):
     assert state.done_batches(job) == {0, 2}
     assert state.done_count(job) == 2
     assert state.done_stats(job) == {0: stats, 2: {"records": 1, "rows": {"documents": 1}}}
+    s = state.summary(job)
+    assert (s["records_done"], s["rows"]) == (4, {"documents": 3, "failures": 1})
 
 
 def test_completion_and_finalize_claimed_once(state: JobState, job, config, tmp_path):
