@@ -7,6 +7,7 @@ or Ctrl-C can be resumed by running the same command with the same --job id.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -79,6 +80,11 @@ class EmbeddedRedis:
             self.proc.wait()
 
 
+# Workers started by one process need distinct node names (Celery warns about duplicates, and
+# remote-control replies are addressed by name).
+_WORKER_NUMBERS = itertools.count(1)
+
+
 class LocalWorkers:
     """One `celery worker` with N pool processes, logging to a file."""
 
@@ -98,7 +104,7 @@ class LocalWorkers:
         args = [
             sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "prefork",
             "--concurrency", str(self.processes), "--queues", self.queues, "--loglevel", "INFO",
-            "--hostname", f"local-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--logfile", str(self.log_file),
+            "--hostname", f"local-{os.getpid()}-{next(_WORKER_NUMBERS)}@%h", "--without-gossip", "--without-mingle", "--logfile", str(self.log_file),
         ]
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
         return self

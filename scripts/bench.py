@@ -203,34 +203,39 @@ def worker_threads(config, processes: int) -> int:
 # --------------------------------------------------------------------------- end to end
 
 
-def pool_processes(workers):
+def pool_processes(groups):
     import psutil
 
-    try:
-        return psutil.Process(workers.proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+    children = []
+    for workers in groups:
+        try:
+            children += psutil.Process(workers.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+    return children
 
 
 READY = re.compile(r"worker process (\d+) ready \((\d+) torch threads")
 
 
-def wait_ready(workers, processes: int, timeout: float) -> dict[int, int]:
+def wait_ready(groups, timeout: float) -> dict[int, int]:
     """Until every pool process has loaded its models (workers/signals.py logs a line);
     returns the torch threads of each pool process, by pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not workers.alive():
-            raise BenchError(f"the worker exited at start; see {workers.log_file}")
-        try:
-            text = workers.log_file.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            text = ""
-        ready = {int(pid): int(n) for pid, n in READY.findall(text)}
-        if len(ready) >= processes:
+        ready = {}
+        for workers in groups:
+            if not workers.alive():
+                raise BenchError(f"the worker exited at start; see {workers.log_file}")
+            try:
+                text = workers.log_file.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                text = ""
+            ready.update({int(pid): int(n) for pid, n in READY.findall(text)})
+        if len(ready) >= sum(w.processes for w in groups):
             return ready
         time.sleep(0.1)
-    raise BenchError(f"the workers were not ready within {timeout:.0f} s; see {workers.log_file}")
+    raise BenchError(f"the workers were not ready within {timeout:.0f} s; see {', '.join(str(w.log_file) for w in groups)}")
 
 
 def memory_report(samples: dict[int, list[tuple[float, int]]], duration: float) -> list[dict]:
@@ -254,27 +259,41 @@ def memory_report(samples: dict[int, list[tuple[float, int]]], duration: float) 
     return out
 
 
-def run_end_to_end(processes: int, corpus: Path, config, config_file: str | None, broker, work: Path, tasks, timeout: float) -> dict:
+def worker_groups(layout: tuple[int, ...], config) -> list[tuple[int, str]]:
+    """(processes, queues) of each `celery worker` of a layout: (n,) is one worker on the queues
+    `nlp-pipeline run` gives its workers; (t, m) is a text worker on `batches` beside a models
+    worker on worker.models_queue, the split a GPU box would take part in."""
+    if len(layout) == 1:
+        return [(layout[0], ",".join(q for q in ("batches", config.worker.models_queue) if q))]
+    if not config.worker.models_queue:
+        raise BenchError("a split layout like 1+1 needs worker.models_queue in the --config file (e.g. models)")
+    return [(layout[0], "batches"), (layout[1], config.worker.models_queue)]
+
+
+def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: str | None, broker, work: Path, tasks, timeout: float) -> dict:
     import psutil
 
     from pipeline.jobs import JobState
     from pipeline.local import LocalWorkers
     from pipeline.producer import submit_job
 
-    out = (work / f"e2e-{processes}w").resolve()
-    job_id = f"bench-{processes}w-{secrets.token_hex(3)}"
+    label = "+".join(map(str, layout))
+    processes = sum(layout)
+    out = (work / f"e2e-{label}w").resolve()
+    job_id = f"bench-{label.replace('+', 'x')}w-{secrets.token_hex(3)}"
     manifest = out / "_jobs" / f"{job_id}.json"
     state = JobState.from_url(broker.url)
     probe = LoadProbe()
 
     started = time.perf_counter()
-    # The queues `nlp-pipeline run` gives its workers.
-    queues = ",".join(q for q in ("batches", config.worker.models_queue) if q)
-    workers = LocalWorkers(broker.url, processes, out / "_logs" / "worker.log", queues=queues, config=config_file).start()
+    groups = [
+        LocalWorkers(broker.url, n, out / "_logs" / f"worker-{i}.log", queues=queues, config=config_file).start()
+        for i, (n, queues) in enumerate(worker_groups(layout, config))
+    ]
     try:
-        threads = wait_ready(workers, processes, timeout=300)
+        threads = wait_ready(groups, timeout=300)
         startup = time.perf_counter() - started
-        ready_rss = {p.pid: p.memory_info().rss for p in pool_processes(workers)}
+        ready_rss = {p.pid: p.memory_info().rss for p in pool_processes(groups)}
 
         errors: list[BaseException] = []
 
@@ -297,38 +316,41 @@ def run_end_to_end(processes: int, corpus: Path, config, config_file: str | None
                 break
             if errors:
                 raise BenchError(f"submission failed: {type(errors[0]).__name__}: {errors[0]}")
-            if not workers.alive():
-                raise BenchError(f"the worker exited during the job; see {workers.log_file}")
+            for workers in groups:
+                if not workers.alive():
+                    raise BenchError(f"the worker exited during the job; see {workers.log_file}")
             if now > timeout:
-                raise BenchError(f"the job did not finish within {timeout:.0f} s; see {workers.log_file}")
+                raise BenchError(f"the job did not finish within {timeout:.0f} s; see {out / '_logs'}")
             if first_batch is None and state.exists(job_id) and state.done_count(job_id):
                 first_batch = now
             if now - last_sample >= SAMPLE_EVERY:
                 last_sample = now
-                try:
-                    main_peak = max(main_peak, psutil.Process(workers.proc.pid).memory_info().rss)
-                except psutil.Error:
-                    pass
-                for p in pool_processes(workers):
+                for workers in groups:
+                    try:
+                        main_peak = max(main_peak, psutil.Process(workers.proc.pid).memory_info().rss)
+                    except psutil.Error:
+                        pass
+                for p in pool_processes(groups):
                     try:
                         samples.setdefault(p.pid, []).append((now, p.memory_info().rss))
                     except Exception:  # noqa: BLE001 - a process that just ended
                         pass
                 failed = state.failed_batches(job_id) if state.exists(job_id) else {}
                 if failed:
-                    raise BenchError(f"{len(failed)} batch(es) failed (first: {next(iter(failed.values()))}); see {workers.log_file}")
+                    raise BenchError(f"{len(failed)} batch(es) failed (first: {next(iter(failed.values()))}); see {out / '_logs'}")
             time.sleep(0.05)
         seconds = time.perf_counter() - t0
         if first_batch is None:
             first_batch = seconds
-        for p in pool_processes(workers):  # one last sample at the end
+        for p in pool_processes(groups):  # one last sample at the end
             try:
                 samples.setdefault(p.pid, []).append((seconds, p.memory_info().rss))
             except Exception:  # noqa: BLE001
                 pass
         producer.join(timeout=30)
     finally:
-        workers.stop()
+        for workers in groups:
+            workers.stop()
     load = probe.result()
 
     data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -339,10 +361,11 @@ def run_end_to_end(processes: int, corpus: Path, config, config_file: str | None
     for m in memory:
         m["rss_when_ready_mb"] = round(ready_rss.get(m["pid"], 0) / MiB, 1) or None
     return {
-        "workers": processes,
+        "workers": label,
+        "processes": processes,
         # As the pool processes logged them (workers/signals.py), and as configs/default.yaml documents them.
         "torch_threads_per_process": sorted(threads.values()),
-        "torch_threads_documented": worker_threads(config, processes),
+        "torch_threads_documented": sorted({worker_threads(config, n) for n in layout}),
         "job_id": job_id,
         "startup_seconds": round(startup, 2),
         "seconds": round(seconds, 2),
@@ -496,14 +519,15 @@ def render(result: dict) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def parse_workers(text: str) -> list[int]:
+def parse_workers(text: str) -> list[tuple[int, ...]]:
+    """"1,2,1+1" -> [(1,), (2,), (1, 1)]: worker process counts, "t+m" for a text + models split."""
     try:
-        counts = [int(x) for x in text.split(",") if x.strip()]
+        layouts = [tuple(int(n) for n in x.split("+")) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated worker counts like 1,2, got {text!r}") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"worker counts must be at least 1, got {text!r}")
-    return counts
+        raise argparse.ArgumentTypeError(f"expected comma-separated worker counts like 1,2,1+1, got {text!r}") from None
+    if not layouts or any(len(lay) > 2 or min(lay) < 1 for lay in layouts):
+        raise argparse.ArgumentTypeError(f"worker counts must be at least 1, at most one '+' each, got {text!r}")
+    return layouts
 
 
 def positive(text: str) -> int:
@@ -518,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", type=positive, default=5000, help="documents in the benchmark corpus (default 5000)")
     p.add_argument("--json", type=Path, help="write all figures to this JSON file")
     p.add_argument("--config", help="YAML file overlaying configs/default.yaml (passed to the workers too)")
-    p.add_argument("--workers", type=parse_workers, default=[1, 2], help="worker process counts, comma-separated (default 1,2)")
+    p.add_argument("--workers", type=parse_workers, default=[1, 2], help="worker process counts, comma-separated; t+m = a text worker with t processes beside a models worker with m (needs worker.models_queue) (default 1,2)")
     p.add_argument("--threads", type=positive, help="torch threads for the plain loop (default: those of a 1-process worker)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds one job may take (default 3600)")
     p.add_argument("--keep", action="store_true", help="keep the temporary corpus and outputs (the path is printed)")
@@ -559,12 +583,12 @@ def main(argv: list[str] | None = None) -> int:
 
         app.conf.broker_url = broker.url
         runs = []
-        for n in args.workers:
-            print(f"end to end with {n} worker process(es) ...", file=sys.stderr)
-            runs.append(run_end_to_end(n, corpus, config, config_file, broker, work, tasks, args.timeout))
+        for layout in args.workers:
+            print(f"end to end with {'+'.join(map(str, layout))} worker process(es) ...", file=sys.stderr)
+            runs.append(run_end_to_end(layout, corpus, config, config_file, broker, work, tasks, args.timeout))
         print("plain loop ...", file=sys.stderr)
         # The reference runs with the torch threads of a single worker process, unless told otherwise.
-        single = next((r for r in runs if r["workers"] == 1), None)
+        single = next((r for r in runs if r["workers"] == "1"), None)
         threads = args.threads or (single["torch_threads_per_process"][0] if single else worker_threads(config, 1))
         reference = run_reference(corpus, config, work, threads)
 

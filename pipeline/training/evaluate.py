@@ -209,7 +209,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
     hashes_path = model_dir / "data_hashes.json"
     hashes = json.loads(hashes_path.read_text()) if hashes_path.is_file() else {}
     res = metrics["results"]
-    columns = [c for c in ("ours", "vader", "frozen-lr") if c in res]
+    columns = [c for c in ("ours", "ours-int8", "vader", "frozen-lr") if c in res]
     datasets = list(dict.fromkeys(d for c in columns for d in res[c]["scores"]))
     lines = [
         f"# {meta.get('name', task)} (version {meta.get('version', '?')})",
@@ -220,8 +220,9 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "",
         DESIGN[task],
         "",
-        "Weights: `model.safetensors`, fp16 (cast to fp32 at load on CPU). Base encoder: "
-        f"{cfg.get('base_encoder', 'all-MiniLM-L6-v2')} (Apache-2.0).",
+        "Weights: `model.safetensors`, fp16 (cast to fp32 at load). On a CPU the pipeline runs the encoder with "
+        "dynamic int8 weights by default (`quantize: int8`; column `ours-int8` below; `quantize: none` for fp32). "
+        f"Base encoder: {cfg.get('base_encoder', 'all-MiniLM-L6-v2')} (Apache-2.0).",
         "",
         "## Training data",
         "",

@@ -47,11 +47,13 @@ def test_bench_writes_every_figure(tmp_path):
     overlay = tmp_path / "bench.yaml"
     # Small batches, so that the job has several and a first one to time.
     overlay.write_text(
-        f"sentiment:\n  model: {sentiment}\nstance:\n  model: {stance}\nbatching:\n  max_docs: 8\n", encoding="utf-8"
+        f"sentiment:\n  model: {sentiment}\nstance:\n  model: {stance}\nbatching:\n  max_docs: 8\n"
+        "worker:\n  models_queue: models\n",
+        encoding="utf-8",
     )
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "scripts/bench.py", "--docs", "20", "--workers", "1", "--config", str(overlay), "--json", str(out)],
+        [sys.executable, "scripts/bench.py", "--docs", "20", "--workers", "1,1+1", "--config", str(overlay), "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -62,8 +64,11 @@ def test_bench_writes_every_figure(tmp_path):
     assert {"cpu_count", "cpu_model", "torch_threads_default"} <= set(result["machine"])
     assert result["corpus"]["docs"] == 20 and result["corpus"]["words"] > 0
 
-    (run,) = result["end_to_end"]
-    assert run["workers"] == 1 and run["docs"] == 20 and run["batches"] == 3
+    run, split = result["end_to_end"]
+    assert run["workers"] == "1" and run["docs"] == 20 and run["batches"] == 3
+    # The split: a text worker and a models worker, one pool process each, the model stages timed apart.
+    assert split["workers"] == "1+1" and split["processes"] == 2 and split["docs"] == 20
+    assert len(split["memory"]["pool_processes"]) == 2 and {"text_total", "total"} <= set(split["worker_seconds"])
     assert {"seconds", "startup_seconds", "first_batch_seconds", "docs_per_s", "words_per_s", "cold_docs_per_s",
             "worker_seconds", "worker_busy_fraction", "torch_threads_per_process", "load"} <= set(run)
     assert {"clean", "ner", "sentiment", "stance", "rows+parquet"} <= set(run["stages"])
@@ -77,5 +82,5 @@ def test_bench_writes_every_figure(tmp_path):
             "stage_seconds", "torch_threads"} <= set(ref)
     assert {"read+batch", "clean", "ner", "sentiment", "stance", "rows+parquet"} <= set(ref["stages"])
 
-    assert {"best_end_to_end_over_plain_loop", "workers_1_over_plain_loop"} <= set(result["ratios"])
+    assert {"best_end_to_end_over_plain_loop", "workers_1_over_plain_loop", "workers_1+1_over_plain_loop"} <= set(result["ratios"])
     assert str(tmp_path / "stance") in result["models"]["stance"]
