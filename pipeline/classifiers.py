@@ -194,8 +194,13 @@ def resolve_device(device: str | None) -> str:
 
 def quantize_int8(model: nn.Module) -> nn.Module:
     """Dynamic int8 for the encoder's Linear layers, with per-output-channel weight scales
-    (per-tensor scales lose more agreement with fp32). Our classification heads stay fp32:
-    they are tiny and sit where rounding would reach the labels directly. CPU only."""
+    (per-tensor scales lose more agreement with fp32). CPU only.
+
+    Stay fp32: each layer's feed-forward up-projection (`intermediate`), whose input, the attention
+    block's LayerNorm output, has a few large-valued dimensions that one 7-bit activation scale
+    per batch resolves poorly (quantizing it cost up to 1.8 macro-F1; without it no model we
+    measured lost more than 1 point, docs/models.md), and our classification heads (tiny, and
+    where rounding would reach the labels directly)."""
     import warnings
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
@@ -203,7 +208,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     spec = {
         name: per_channel_dynamic_qconfig
         for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and not name.startswith("heads.")
+        if isinstance(module, nn.Linear) and not name.startswith("heads.") and ".intermediate." not in f".{name}."
     }
     with warnings.catch_warnings():
         # torch.ao's eager quantization warns that it is moving to the separate torchao package.
