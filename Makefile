@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 OUT ?= out/sample
 DOCS ?= 5000
 
-.PHONY: run test bench install clean
+.PHONY: run test bench profile install clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: $(STAMP)
 # Throughput of the whole run path against a plain loop (see docs/benchmark.md); needs ../shared/data/news.
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/bench.py --docs $(DOCS) --json bench-out/bench.json
+
+# Where the CPU time goes, by library and by stage: py-spy samples of a small bench run.
+profile: $(STAMP)
+	mkdir -p bench-out
+	HF_HUB_OFFLINE=1 $(BIN)/py-spy record --subprocesses --format raw --rate 50 -o bench-out/profile.txt -- \
+		$(BIN)/python scripts/bench.py --docs $(DOCS) --workers 1
+	$(BIN)/python scripts/profile_share.py bench-out/profile.txt
 
 clean:
 	rm -rf $(VENV) out
