@@ -10,7 +10,7 @@ PROFILE = [
     f"predict ({SITE}/spacy/pipeline/ner.pyx:1) 60\n",
     f"celery (/repo/workers/tasks.py:40);process (/repo/pipeline/stages/sentiment.py:31);forward ({SITE}/torch/nn/modules/linear.py:125) 30\n",
     f"celery (/repo/workers/tasks.py:40);write ({SITE}/pyarrow/parquet/core.py:1100) 6\n",
-    f"main ({SITE}/kombu/connection.py:300) 3\n",
+    'process 7:"celery worker";main (kombu/connection.py:300) 3\n',  # py-spy's own form: relative paths
     "main (/usr/lib/python3.11/json/encoder.py:200) 1\n",
     "not a stack line\n",
 ]
