@@ -293,18 +293,20 @@ class StanceClassifier(_Base):
             rows = [{k: rows[k][i] for k in rows.keys()} for i in range(len(items))]
             return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))
 
-        out = self._mention_probs(items)
-        own = [i for i, (t, _, _) in enumerate(items) if t.strip().lower() in self.target_heads]
+        # Each item's own whole-text head, or None for a target only the mention head reads.
+        own_head = [self.target_heads.get(t.strip().lower()) for t, _, _ in items]
+        out = self._mention_probs(items, own_head)
+        own = [i for i, head in enumerate(own_head) if head is not None]
         if not own:
             return out
         # Whole-text heads: each distinct sentence is encoded once and read by every head that
         # needs it (news sentences often name both Russia and Ukraine).
-        heads = sorted({self.target_heads[items[i][0].strip().lower()] for i in own})
+        heads = sorted({own_head[i] for i in own})
         unique, where = _distinct([items[i][1] for i in own])
         rows = encode_texts(self.tokenizer, unique, self.max_length)
         probs = self._run(rows, lambda b: self._heads_probs(heads, b), width=3 * len(heads))
         for i, row in zip(own, where):
-            h = heads.index(self.target_heads[items[i][0].strip().lower()])
+            h = heads.index(own_head[i])
             p = probs[row, 3 * h : 3 * h + 3]
             out[i] = (out[i] + p) / 2 if self.combine == "mean" and items[i][2] else p
         return out
@@ -313,9 +315,9 @@ class StanceClassifier(_Base):
         features = self.model.features(batch)
         return torch.cat([self.model.logits(h, features).softmax(-1) for h in heads], dim=-1)
 
-    def _mention_probs(self, items) -> np.ndarray:
+    def _mention_probs(self, items, own_head: list[str | None]) -> np.ndarray:
         # Only items that will use the mention head are encoded for it.
-        need = [i for i, (t, _, sp) in enumerate(items) if t.strip().lower() not in self.target_heads or (self.combine == "mean" and sp)]
+        need = [i for i, ((_, _, sp), head) in enumerate(zip(items, own_head)) if head is None or (self.combine == "mean" and sp)]
         out = np.zeros((len(items), 3), dtype=np.float32)
         if need:
             # The mention head was trained with the mention's own words as the first segment

@@ -182,9 +182,10 @@ class JobState:
         meta = self.meta(job_id)
         done = self.done_count(job_id)
         totals = {k.decode(): int(v) for k, v in self.r.hgetall(self._key(job_id, "totals")).items()}
+        finished_at = self.finished_at(job_id)
         return {
             "job_id": job_id,
-            "state": "finished" if self.finished_at(job_id) else ("running" if meta.total_batches is None or done < meta.total_batches else "finalizing"),
+            "state": "finished" if finished_at else ("running" if meta.total_batches is None or done < meta.total_batches else "finalizing"),
             "batches_done": done,
             "batches_total": meta.total_batches,
             "batches_failed": self.failed_batches(job_id),
@@ -192,5 +193,5 @@ class JobState:
             "rows": {k.removeprefix("rows:"): n for k, n in totals.items() if k.startswith("rows:")},
             "out": str(meta.out),
             "created_at": meta.created_at,
-            "finished_at": self.finished_at(job_id),
+            "finished_at": finished_at,
         }

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from pipeline.classifiers import QUANTIZE_MODES, SENTIMENT_LABELS, STANCE_LABELS, load_sentiment, load_stance
+from pipeline.classifiers import SENTIMENT_LABELS, STANCE_LABELS, load_sentiment, load_stance
+from pipeline.config import QUANTIZE_MODES
 from pipeline.training import data as D
 from pipeline.training.train import SPLITS
 
@@ -196,7 +197,7 @@ def update_card(model_dir: Path, results: dict, command: str) -> None:
     if results["model"].startswith("baseline:"):
         key = results["model"].split(":", 1)[1]
     else:
-        key = "ours" if results.get("quantize", "none") == "none" else f"ours-{results['quantize']}"
+        key = "ours" if results["quantize"] == "none" else f"ours-{results['quantize']}"
     metrics["results"][key] = {"command": command, "split": results["split"], **results["tasks"][task]}
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / "README.md").write_text(render_card(model_dir, meta, metrics))
