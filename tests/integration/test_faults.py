@@ -57,7 +57,7 @@ def fault_config(tmp_path, **batching) -> str:
     path = tmp_path / "faults.yaml"
     lines = ["worker:", "  visibility_timeout: 15", "batching:"]
     lines += [f"  {k}: {v}" for k, v in {"max_docs": 4, "max_in_flight": 50, **batching}.items()]
-    path.write_text("\n".join(lines) + "\n" + open("/tmp/tiny.yaml").read())
+    path.write_text("\n".join(lines) + "\n")
     return str(path)
 
 
@@ -93,6 +93,23 @@ def unacked(broker) -> int:
     return redis.Redis.from_url(broker.url).hlen("unacked")
 
 
+def freeze_with_batch_in_flight(workers, broker, attempts=200):
+    """SIGSTOP the worker's process group at a moment it holds an unacked batch.
+
+    Checking "a batch is in flight" and then signalling races a fast worker, which may ack it in
+    between; a stopped group cannot ack, so the check holds until the caller's signal lands.
+    The caller resumes the group (SIGCONT) or kills it.
+    """
+    for _ in range(attempts):
+        os.killpg(workers.proc.pid, signal.SIGSTOP)
+        time.sleep(0.05)  # an ack already written to the socket reaches Redis
+        if unacked(broker) > 0:
+            return
+        os.killpg(workers.proc.pid, signal.SIGCONT)
+        time.sleep(0.02)
+    raise AssertionError("the worker never held a batch when stopped")
+
+
 def test_worker_sigkill_mid_batch_is_redelivered(tmp_path, broker):
     config = fault_config(tmp_path)
     corpus = make_corpus(tmp_path / "in.jsonl", 48)
@@ -100,7 +117,8 @@ def test_worker_sigkill_mid_batch_is_redelivered(tmp_path, broker):
     state = JobState.from_url(broker.url)
     first = start_workers(broker, tmp_path, config)
     submit(broker, [str(corpus)], out, "kill-1", config)
-    wait_for(lambda: state.done_count("kill-1") >= 2 and unacked(broker) > 0, what="a batch in flight")
+    wait_for(lambda: state.done_count("kill-1") >= 2, what="two batches")
+    freeze_with_batch_in_flight(first, broker)
     # The whole worker, main process and pool, dies at once: nothing can requeue the batch but the broker.
     os.killpg(first.proc.pid, signal.SIGKILL)
     first.proc.wait()
@@ -125,11 +143,13 @@ def test_pool_process_sigkill_is_requeued_at_once(tmp_path, broker):
     workers = start_workers(broker, tmp_path, config)
     try:
         submit(broker, [str(corpus)], out, "kill-2", config)
-        wait_for(lambda: state.done_count("kill-2") >= 1 and unacked(broker) > 0, what="a batch in flight")
+        wait_for(lambda: state.done_count("kill-2") >= 1, what="a batch")
+        freeze_with_batch_in_flight(workers, broker)
         children = psutil.Process(workers.proc.pid).children()
         assert children
         for child in children:
             child.kill()
+        os.killpg(workers.proc.pid, signal.SIGCONT)
         # The main process sees its child die and requeues the batch (task_reject_on_worker_lost).
         wait_finished(state, "kill-2", timeout=60)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import redis
 from pipeline.jobs import JobState
 from tests.conftest import ROOT, cli, wait_finished
 from tests.integration.test_faults import (  # noqa: F401 - `broker` is a fixture
-    assert_exact, broker, fault_config, make_corpus, start_workers, submit, unacked, wait_for,
+    assert_exact, broker, fault_config, freeze_with_batch_in_flight, make_corpus, start_workers, submit, wait_for,
 )
 
 
@@ -25,8 +26,10 @@ def test_sigterm_finishes_the_running_batch(tmp_path, broker):
     state = JobState.from_url(broker.url)
     first = start_workers(broker, tmp_path, config)
     submit(broker, [str(corpus)], out, "term-1", config)
-    wait_for(lambda: state.done_count("term-1") >= 1 and unacked(broker) > 0, what="a batch in flight")
-    first.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: state.done_count("term-1") >= 1, what="a batch")
+    freeze_with_batch_in_flight(first, broker)
+    first.proc.send_signal(signal.SIGTERM)  # delivered as the group resumes
+    os.killpg(first.proc.pid, signal.SIGCONT)
     # Warm shutdown: the batch it holds is committed (or handed back), never half-done, and it exits cleanly.
     assert first.proc.wait(timeout=60) == 0
     second = start_workers(broker, tmp_path, config, name="w2")
