@@ -148,7 +148,7 @@ def epoch_batches(streams, batch_size: int, rng: np.random.Generator, repeats: l
     length so that batches carry little padding (the main CPU cost), then batches are shuffled."""
     batches = []
     for rows, repeat in zip(streams, repeats):
-        if not rows:
+        if not rows or not repeat:
             continue
         order = np.concatenate([rng.permutation(len(rows)) for _ in range(repeat)])
         window = batch_size * 50
@@ -232,7 +232,8 @@ def main(argv=None) -> int:
     counts = {s: {src: len(xs) for src, xs in v.items()} for s, v in splits.items()}
     print(f"[train] task={args.task} device={device} examples={counts}", flush=True)
     train_streams = make_streams(tokenizer, splits["train"], args.max_length)
-    val_streams = make_streams(tokenizer, splits["val"], args.max_length)
+    # A source left out of training (repeat 0, e.g. --ruw-repeat 0) is left out of the epoch choice too.
+    val_streams = [s for s, r in zip(make_streams(tokenizer, splits["val"], args.max_length), repeats) if r]
 
     rng = np.random.default_rng(args.seed)
     steps_per_epoch = len(epoch_batches(train_streams, args.batch_size, np.random.default_rng(0), repeats))

@@ -33,7 +33,7 @@ def write_synthetic_data(root: Path) -> Path:
         start = text.index("the mayor")
         targets = [{"from": start, "to": start + 9, "mention": "the mayor", "polarity": pol}]
         if i % 6 == 0:  # a second, neutral target: the sentence keeps the first one's sentiment
-            targets.append({"from": 0, "to": 6, "mention": "Senator", "polarity": 4.0})
+            targets.append({"from": 0, "to": 7, "mention": "Senator", "polarity": 4.0})
         lines.append(json.dumps({"primary_gid": f"g{i}", "sentence_normalized": text, "targets": targets}))
     (root / "newsmtsc" / "train.jsonl").write_text("\n".join(lines) + "\n")
     (root / "newsmtsc" / "devtest_mt.jsonl").write_text("\n".join(lines[:12]) + "\n")
@@ -139,3 +139,13 @@ def test_real_data_splits_are_disjoint():
     test_keys = {e.key for e in splits["test"]["ruw"]}
     assert train_keys and test_keys and not train_keys & test_keys
     assert 0.12 < len(test_keys) / 4200 < 0.18
+
+
+def test_a_source_with_repeat_zero_gets_no_batches():
+    news = [{"input_ids": [1] * (i % 7 + 2), "labels": {"mention": 0}} for i in range(10)]
+    tweets = [{"input_ids": [2] * 3, "labels": {"russia": 1}} for _ in range(6)]
+    rng = np.random.default_rng(0)
+    batches = train.epoch_batches([news, tweets], 4, rng, [1, 0])
+    assert sorted(len(b) for b in batches) == [2, 4, 4]
+    assert all("mention" in r["labels"] for b in batches for r in b)
+    assert sum(len(b) for b in train.epoch_batches([news, tweets], 4, rng, [1, 2])) == 10 + 12
