@@ -26,7 +26,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from pipeline.classifiers import SENTIMENT_LABELS, STANCE_LABELS, load_sentiment, load_stance
 from pipeline.config import QUANTIZE_MODES
 from pipeline.training import data as D
-from pipeline.training.train import SPLITS
+from pipeline.training.train import DEFAULT_BASE, SPLITS
 
 
 def parse_args(argv):
@@ -154,7 +154,7 @@ SOURCES = {
 
 DESIGN = {
     "stance": (
-        "Shared all-MiniLM-L6-v2 encoder, three 3-way heads (against / neutral / favor) on mean-pooled token states:\n"
+        "One shared encoder, three 3-way heads (against / neutral / favor) on mean-pooled token states:\n"
         "- `mention`: input `target [SEP] sentence with [[mention]] marked`; features = mean of all tokens + mean of the "
         "marked mention's tokens. Trained on NewsMTSC target polarity (negative->against, neutral->neutral, positive->favor). "
         "Used for every target without its own head (e.g. NATO).\n"
@@ -164,7 +164,7 @@ DESIGN = {
         "Batches alternate between the two sources (RUW is passed `ruw_repeat` times per epoch)."
     ),
     "sentiment": (
-        "all-MiniLM-L6-v2 encoder, one 3-way head (negative / neutral / positive) on mean-pooled token states. "
+        "One encoder, one 3-way head (negative / neutral / positive) on mean-pooled token states. "
         "Training mixes NewsMTSC sentences, labelled from their targets' polarities (negative if a target is negative and "
         "none positive, positive the other way round, neutral if all are neutral; sentences with both signs are dropped), "
         "with a seeded sample of SST-2 (binary: its examples never carry neutral, the news sentences teach neutral)."
@@ -203,6 +203,12 @@ def update_card(model_dir: Path, results: dict, command: str) -> None:
     (model_dir / "README.md").write_text(render_card(model_dir, meta, metrics))
 
 
+def base_encoder_line(base: str) -> str:
+    if base == DEFAULT_BASE:
+        return f"{base} (Apache-2.0)."
+    return f"`{base}` (its licence and training data are those of its own model card)."
+
+
 def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
     task = meta["task"]
     cfg_path = model_dir / "training_config.json"
@@ -223,7 +229,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "",
         "Weights: `model.safetensors`, fp16 (cast to fp32 at load). On a CPU the pipeline runs the encoder with "
         "dynamic int8 weights by default (`quantize: int8`; column `ours-int8` below; `quantize: none` for fp32). "
-        f"Base encoder: {cfg.get('base_encoder', 'all-MiniLM-L6-v2')} (Apache-2.0).",
+        f"Base encoder: {base_encoder_line(cfg.get('base_encoder', DEFAULT_BASE))}",
         "",
         "## Training data",
         "",

