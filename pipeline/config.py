@@ -23,9 +23,11 @@ import configs  # noqa: E402 - the YAML files ship as package data of the top-le
 CONFIG_DIR = Path(configs.__file__).resolve().parent
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 BROKER_ENV = "NLP_PIPELINE_BROKER_URL"
-# How the sentiment and stance models run on a CPU: "int8" (dynamic int8 weights, about twice
-# as fast; its quality cost is measured in docs/models.md) or "none" (fp32). CUDA runs them as loaded.
-QUANTIZE_MODES = ("none", "int8")
+# How the sentiment and stance models run on a CPU: "int8" (dynamic int8 weights, about 1.5x
+# as fast), "none" (fp32), or "auto": int8 for the shipped models, whose int8 quality cost is
+# measured (docs/models.md), fp32 for any other model, where int8 can cost far more. CUDA runs
+# them as loaded.
+QUANTIZE_MODES = ("auto", "none", "int8")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class SentimentConfig:
     model: str = "builtin"
     batch_size: int = 32
     max_length: int = 128
-    quantize: str = "int8"
+    quantize: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class StanceConfig:
     model: str = "builtin"
     batch_size: int = 32
     max_length: int = 128
-    quantize: str = "int8"
+    quantize: str = "auto"
     evidence: int = 3
     targets: str = "targets.yaml"
 

@@ -43,7 +43,7 @@ def parse_args(argv):
     p.add_argument("--data-dir", default="../shared/data", help="training data for --baseline frozen-lr")
     p.add_argument("--device", default=None)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none", help="int8: dynamic int8 on the CPU, as a worker with quantize: int8 runs it")
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none", help="as the worker's quantize setting: int8 (dynamic int8 on the CPU), none (fp32), auto (int8 for builtin only)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--card", help="model directory whose metrics.json / README.md get these results")
     return p.parse_args(argv)
@@ -120,6 +120,7 @@ def main(argv=None) -> int:
     for task in _tasks(args):
         t0 = time.time()
         clf = _load(args, task)
+        results["quantize"] = getattr(clf, "quantize", "none")  # as applied ("auto" resolves to int8 or none)
         load_s = time.time() - t0
         res = eval_stance(clf, args) if task == "stance" else eval_sentiment(clf, args)
         results["tasks"][task] = {
@@ -227,8 +228,9 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "",
         DESIGN[task],
         "",
-        "Weights: `model.safetensors`, fp16 (cast to fp32 at load). On a CPU the pipeline runs the encoder with "
-        "dynamic int8 weights by default (`quantize: int8`; column `ours-int8` below; `quantize: none` for fp32). "
+        "Weights: `model.safetensors`, fp16 (cast to fp32 at load). On a CPU the pipeline runs the shipped models "
+        "with dynamic int8 weights by default (`quantize: auto`; column `ours-int8` below) and any other model in "
+        "fp32 unless `quantize: int8` is set; `quantize: none` runs every model in fp32. "
         f"Base encoder: {base_encoder_line(cfg.get('base_encoder', DEFAULT_BASE))}",
         "",
         "## Training data",

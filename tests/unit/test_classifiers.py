@@ -184,6 +184,14 @@ def test_hf_model_in_int8(tmp_path):
     assert np.abs(int8.predict(texts) - fp32.predict(texts)).max() < 0.05
 
 
+def test_auto_quantizes_only_the_shipped_models(tmp_path):
+    # int8's quality cost is measured for the shipped models only; any other model stays fp32 unless asked.
+    _tiny_hf_classifier(tmp_path, {0: "negative", 1: "neutral", 2: "positive"})
+    assert C.load_sentiment(str(tmp_path), device="cpu", quantize="auto").quantize == "none"
+    builtin = C.load_sentiment("builtin", device="cpu", quantize="auto")
+    assert builtin.quantize == "int8" and builtin.model_id.endswith(" int8")
+
+
 def test_hf_model_with_unmappable_labels(tmp_path):
     _tiny_hf_classifier(tmp_path, {0: "joy", 1: "anger", 2: "sadness"})
     with pytest.raises(ValueError, match="joy.*anger|anger.*joy"):

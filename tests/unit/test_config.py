@@ -80,7 +80,7 @@ def test_unknown_keys_are_rejected(tmp_path, text, fragment):
         ("cleaning:\n  detect_language: 1\n", "config.cleaning.detect_language: expected true or false"),
         ("ner:\n  model: 3\n", "config.ner.model: expected a string"),
         ("ner: [a, b]\n", "config.ner: expected a mapping, got list"),
-        ("sentiment:\n  quantize: fp16\n", "config.sentiment.quantize: must be one of none, int8, got 'fp16'"),
+        ("sentiment:\n  quantize: fp16\n", "config.sentiment.quantize: must be one of auto, none, int8, got 'fp16'"),
     ],
 )
 def test_wrong_types_are_rejected(tmp_path, text, fragment):
