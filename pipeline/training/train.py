@@ -81,7 +81,7 @@ def parse_args(argv):
     p.add_argument("--sst2-examples", type=int, default=20000, help="SST-2 training sample size")
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--name", default=None)
+    p.add_argument("--name", default=None, help="model name in output rows (default: <base folder>-<task>, minilm-<task>)")
     p.add_argument("--version", default="1")
     return p.parse_args(argv)
 
@@ -279,7 +279,7 @@ def main(argv=None) -> int:
 
     meta = {
         "task": args.task,
-        "name": args.name or f"minilm-{args.task}",
+        "name": args.name or f"{Path(args.base).name if args.base else 'minilm'}-{args.task}",
         "version": args.version,
         "labels": list(STANCE_LABELS if args.task == "stance" else SENTIMENT_LABELS),
         "heads": heads,

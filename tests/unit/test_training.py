@@ -100,6 +100,7 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
     cfg = json.loads((out / "training_config.json").read_text())
     assert cfg["args"]["seed"] == 3 and len(cfg["history"]) == 2
     assert cfg["base_encoder"] == str(base)  # the card names the encoder it was really trained from
+    assert json.loads((out / "labels.json").read_text())["name"] == f"base-{task}"
     hashes = json.loads((out / "data_hashes.json").read_text())
     assert hashes["newsmtsc/train.jsonl"] == D.file_sha256(root / "newsmtsc" / "train.jsonl")
 
