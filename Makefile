@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out/sample
+# A new job id per `make run`: the summary shows this run, whatever earlier runs left in $(OUT).
+JOB := sample-$(shell date +%Y%m%d-%H%M%S)
 DOCS ?= 5000
 
 .PHONY: run test bench profile install clean
@@ -20,8 +22,8 @@ install: $(STAMP)
 
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/nlp-pipeline run pipeline/sample/articles.jsonl pipeline/sample/html \
-		--out $(OUT) --workers 2
-	$(BIN)/nlp-pipeline summary $(OUT)
+		--out $(OUT) --job $(JOB) --workers 2
+	$(BIN)/nlp-pipeline summary $(OUT) --job $(JOB)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
