@@ -144,12 +144,16 @@ def mark_mentions(text: str, spans) -> tuple[str, list[tuple[int, int]]]:
 
 
 def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[dict]:
+    if not texts:
+        return []  # fast tokenizers reject an empty batch
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)
     return [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
 
 
 def encode_pairs(tokenizer, items, max_length: int) -> list[dict]:
     """Encode (target, text, spans) items as (target, marked text) pairs with a mention mask."""
+    if not items:
+        return []  # fast tokenizers reject an empty batch
     firsts, seconds, marks = [], [], []
     for target, text, spans in items:
         marked, new_spans = mark_mentions(text, spans)

@@ -183,6 +183,7 @@ def cmd_summary(args) -> int:
 DELEGATED = {
     "train": ("pipeline.training.train", "train the sentiment or stance model"),
     "evaluate": ("pipeline.training.evaluate", "score a model or a baseline on labelled files"),
+    "distill": ("pipeline.training.distill", "label a transfer set with a larger stance teacher"),
     "eval-cleaning": ("pipeline.cleaning_eval", "measure HTML extraction on the trafilatura evaluation set"),
 }
 

@@ -40,6 +40,17 @@ class TargetExample:
 
 
 @dataclass(frozen=True)
+class SoftTargetExample:
+    """One (target, sentence) pair labelled by a teacher model's probabilities (see distill)."""
+
+    target: str
+    text: str
+    spans: tuple[tuple[int, int], ...]
+    probs: tuple[float, float, float]  # STANCE_LABELS order
+    source: str
+
+
+@dataclass(frozen=True)
 class TextExample:
     """One text with a sentiment label."""
 
@@ -72,7 +83,7 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _newsmtsc_rows(path: str | Path) -> list[dict]:
+def newsmtsc_rows(path: str | Path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
@@ -80,7 +91,7 @@ def _newsmtsc_rows(path: str | Path) -> list[dict]:
 def read_newsmtsc_targets(path: str | Path) -> list[TargetExample]:
     """NewsMTSC: one stance example per (sentence, target); the target is its mention."""
     out = []
-    for row in _newsmtsc_rows(path):
+    for row in newsmtsc_rows(path):
         text = row["sentence_normalized"]
         for i, t in enumerate(row["targets"]):
             out.append(
@@ -115,7 +126,7 @@ def newsmtsc_sentence_label(polarities: list[float]) -> str | None:
 
 def read_newsmtsc_sentences(path: str | Path) -> list[TextExample]:
     out = []
-    for row in _newsmtsc_rows(path):
+    for row in newsmtsc_rows(path):
         label = newsmtsc_sentence_label([t["polarity"] for t in row["targets"]])
         if label is not None:
             text = row["sentence_normalized"]
@@ -149,6 +160,18 @@ def read_ruw(path: str | Path) -> list[TargetExample]:
                     )
                 )
     return out
+
+
+def read_transfer(path: str | Path) -> tuple[dict, list[SoftTargetExample]]:
+    """A transfer set written by pipeline.training.distill: (its header, its pairs)."""
+    with open(path, encoding="utf-8") as fh:
+        header = json.loads(fh.readline())["transfer_set"]
+        rows = [json.loads(line) for line in fh if line.strip()]
+    examples = [
+        SoftTargetExample(r["target"], r["text"], tuple(tuple(s) for s in r["spans"]), tuple(r["probs"]), r["source"])
+        for r in rows
+    ]
+    return header, examples
 
 
 def read_sst2(path: str | Path) -> list[TextExample]:

@@ -151,6 +151,9 @@ SOURCES = {
     "Russia and Ukraine; no licence stated (research data accompanying a paper)",
     "sst2": "SST-2 (GLUE train split, via forest-snow/alps data/SST-2/train.tsv): binary movie-review "
     "sentiment; no licence stated in that copy (GLUE/SST terms apply)",
+    "transfer": "(mention, sentence) pairs labelled by a larger teacher model (`python -m pipeline.training.distill`, "
+    "see Training): other named entities of the NewsMTSC training sentences, and entities in sentences of Kremlin and "
+    "Zelenskyy press releases (PeiYiZhuo/zelenskyy-putin; the source sites publish under CC BY 4.0)",
 }
 
 DESIGN = {
@@ -257,6 +260,13 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
             + "; ".join(f"{h['epoch']}: " + ", ".join(f"{k} {v:.3f}" for k, v in h["val_macro_f1"].items()) for h in cfg["history"])
             + ".",
         ]
+        if cfg.get("transfer_set"):
+            t = cfg["transfer_set"]
+            lines.append(
+                f"Transfer set: {sum(t['counts'].values())} pairs `{json.dumps(t['counts'])}` with the probabilities of teacher "
+                f"`{t['teacher']}` (weights sha256 `{t['teacher_sha256'][:16]}...`) as soft targets for the mention head; "
+                f"written by `{t['command']}`."
+            )
         if "combine_val_macro_f1" in meta:
             lines.append(
                 f"Russia/Ukraine items with mention spans: `combine={meta['combine']}` "

@@ -78,21 +78,25 @@ def parse_args(argv):
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--ruw-repeat", type=int, default=2, help="passes over RUW per epoch (its heads need more steps)")
+    p.add_argument("--transfer", default=None, help="stance: teacher-labelled pairs for the mention head (written by distill)")
     p.add_argument("--sst2-examples", type=int, default=20000, help="SST-2 training sample size")
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--name", default=None, help="model name in output rows (default: <base folder>-<task>, minilm-<task>)")
     p.add_argument("--version", default="1")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.transfer and args.task != "stance":
+        p.error("--transfer trains the stance mention head; it does not apply to --task sentiment")
+    return args
 
 
 # --------------------------------------------------------------------------- data
 
 
-def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | None, sst2_examples: int):
-    """Return (files used, {split: {source: examples}}) for a task."""
+def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | None, sst2_examples: int, transfer: str | None = None):
+    """Return (files used, {split: {source: examples}}, transfer set header or None) for a task."""
     cap = (lambda xs: xs[:max_examples]) if max_examples else (lambda xs: xs)
-    files, splits = {}, {"train": {}, "val": {}, "test": {}}
+    files, splits, transfer_header = {}, {"train": {}, "val": {}, "test": {}}, None
 
     def add(source, examples, key_fn=lambda e: e.key):
         test, val = SPLITS[source]
@@ -106,6 +110,11 @@ def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | Non
         files["ruw/train.csv"] = ruw
         add("newsmtsc", D.read_newsmtsc_targets(news))
         add("ruw", D.read_ruw(ruw))
+        if transfer:
+            # Teacher-labelled pairs only ever train; distill drew them from the training part.
+            files[f"transfer/{Path(transfer).name}"] = Path(transfer)
+            transfer_header, examples = D.read_transfer(transfer)
+            splits["train"]["transfer"] = cap(examples)
     else:
         sst2 = data_dir / "sst2" / "train.tsv"
         files["sst2/train.tsv"] = sst2
@@ -114,12 +123,13 @@ def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | Non
         rng = random.Random(seed)
         train = splits["train"]["sst2"]
         splits["train"]["sst2"] = rng.sample(train, min(sst2_examples, len(train)))
-    return files, splits
+    return files, splits, transfer_header
 
 
 def stance_streams(tokenizer, examples: dict, max_length: int) -> list[list[dict]]:
-    """Encoded training streams: NewsMTSC pair rows labelled for "mention", and RUW tweet rows
-    with one label per target head. Each batch is drawn from one stream."""
+    """Encoded training streams: NewsMTSC pair rows labelled for "mention", RUW tweet rows
+    with one label per target head, and teacher-labelled pairs whose "mention" label is a
+    probability vector (soft targets). Each batch is drawn from one stream."""
     news = examples.get("newsmtsc", [])
     rows = encode_pairs(tokenizer, [(e.target, e.text, e.spans) for e in news], max_length)
     for r, e in zip(rows, news):
@@ -132,6 +142,11 @@ def stance_streams(tokenizer, examples: dict, max_length: int) -> list[list[dict
     rows = encode_texts(tokenizer, texts, max_length)
     for r, t in zip(rows, texts):
         r["labels"] = tweets[t]
+    streams.append(rows)
+    transfer = examples.get("transfer", [])
+    rows = encode_pairs(tokenizer, [(e.target, e.text, e.spans) for e in transfer], max_length)
+    for r, e in zip(rows, transfer):
+        r["labels"] = {"mention": list(e.probs)}
     streams.append(rows)
     return streams
 
@@ -168,6 +183,7 @@ def batch_loss(model, rows, device, pad_id):
         has = [i for i, r in enumerate(rows) if head in r["labels"]]
         if not has:
             continue
+        # Class indices, or (transfer stream) teacher probabilities: cross_entropy takes either.
         targets = torch.tensor([rows[i]["labels"][head] for i in has], device=device)
         logits = model.logits(head, feats[has])
         loss = loss + torch.nn.functional.cross_entropy(logits, targets)
@@ -222,14 +238,14 @@ def main(argv=None) -> int:
     encoder = AutoModel.from_pretrained(base, add_pooling_layer=False)
     if args.task == "stance":
         heads = {"mention": "pair", "russia": "text", "ukraine": "text"}
-        make_streams, repeats = stance_streams, [1, args.ruw_repeat]
+        make_streams, repeats = stance_streams, [1, args.ruw_repeat, 1]
     else:
         heads = {"sentence": "text"}
         make_streams, repeats = sentiment_streams, [1]
     model = HeadsModel(encoder, heads).to(device)
     pad_id = tokenizer.pad_token_id or 0
 
-    files, splits = load_task_data(args.task, data_dir, args.seed, args.max_examples, args.sst2_examples)
+    files, splits, transfer = load_task_data(args.task, data_dir, args.seed, args.max_examples, args.sst2_examples, args.transfer)
     counts = {s: {src: len(xs) for src, xs in v.items()} for s, v in splits.items()}
     print(f"[train] task={args.task} device={device} examples={counts}", flush=True)
     train_streams = make_streams(tokenizer, splits["train"], args.max_length)
@@ -299,6 +315,7 @@ def main(argv=None) -> int:
         "args": vars(args),
         "epochs": epochs,
         "base_encoder": args.base or DEFAULT_BASE,
+        "transfer_set": transfer,
         "splits": {k: {"test": v[0], "val": v[1], "method": "sha256(seed:key) fraction"} for k, v in SPLITS.items()},
         "examples": counts,
         "steps": total,

@@ -119,6 +119,7 @@ def test_status_of_unknown_job(redis_server):
         "run", "submit", "status", "worker", "summary",
         "train",
         "evaluate",
+        "distill",
         "eval-cleaning",
     ],
 )
@@ -132,7 +133,7 @@ def test_help_of_every_subcommand(command):
 def test_help_lists_every_subcommand():
     result = cli("--help")
     assert result.returncode == 0
-    for command in ["run", "submit", "status", "worker", "summary", "train", "evaluate", "eval-cleaning"]:
+    for command in ["run", "submit", "status", "worker", "summary", "train", "evaluate", "distill", "eval-cleaning"]:
         assert command in result.stdout
 
 

@@ -26,6 +26,7 @@ def write_synthetic_data(root: Path) -> Path:
     (root / "newsmtsc").mkdir(parents=True)
     (root / "ruw").mkdir()
     (root / "sst2").mkdir()
+    (root / "news").mkdir()
     lines = []
     for i in range(36):
         verb, pol = [(GOOD[i % 4], 6.0), (BAD[i % 4], 2.0), ("met", 4.0)][i % 3]
@@ -45,6 +46,16 @@ def write_synthetic_data(root: Path) -> Path:
             w.writerow([f"tweet {i}: #StandWithUkraine" if r == "AGAINST" else f"tweet {i}: news from Moscow", "Russia", r, "Ukraine", u, "Train"])
     rows = ["sentence\tlabel"] + [f"{'a wonderful film' if i % 2 else 'a dull mess'} {i} \t{i % 2}" for i in range(60)]
     (root / "sst2" / "train.tsv").write_text("\n".join(rows) + "\n")
+    body = (
+        "President Vladimir Putin held talks with Emmanuel Macron in Moscow on the situation in Europe. "
+        "Volodymyr Zelenskyy thanked the United Nations for its support of Ukraine. "
+        "The European Union announced new sanctions against Russian banks."
+    )
+    for name in ("kremlin_en.csv", "zelenskyy_en.csv"):
+        with open(root / "news" / name, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["link", "headline", "date", "body"])
+            w.writerow(["https://example.org/1", "Talks", "2022-01-10", body])
     return root
 
 
@@ -126,6 +137,54 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
     assert "## Scores" in card and f"Base encoder: `{base}`" in card
 
 
+def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
+    from pipeline.training import distill
+
+    root = write_synthetic_data(tmp_path / "data")
+    base = tiny_base(tmp_path / "base")
+    teacher = tmp_path / "teacher"
+    common = ["--data-dir", str(root), "--seed", "3", "--max-examples", "40"]
+    assert train.main(["--task", "stance", "--out", str(teacher), "--base", str(base), "--epochs", "1", "--batch-size", "8", *common]) == 0
+    transfer = tmp_path / "transfer.jsonl"
+    assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", *common]) == 0
+
+    header, pairs = D.read_transfer(transfer)
+    assert header["teacher_sha256"] == D.file_sha256(teacher / "model.safetensors")
+    assert header["counts"]["news-entity"] > 0 and sum(header["counts"].values()) == len(pairs)
+    assert {"Vladimir Putin", "Emmanuel Macron", "Moscow"} <= {p.target for p in pairs if p.source == "news-entity"}
+    gold = {(e.text, e.spans) for e in D.read_newsmtsc_targets(root / "newsmtsc" / "train.jsonl")}
+    for p in pairs:
+        assert [p.text[s:e] for s, e in p.spans] == [p.target]
+        assert (p.text, p.spans) not in gold  # gold targets train with their own labels, not the teacher's
+        assert len(p.probs) == 3 and abs(sum(p.probs) - 1) < 1e-3
+
+    student = tmp_path / "student"
+    argv = ["--task", "stance", "--out", str(student), "--base", str(base), "--epochs", "1", "--batch-size", "8", "--transfer", str(transfer), *common]
+    assert train.main(argv) == 0
+    cfg = json.loads((student / "training_config.json").read_text())
+    assert cfg["transfer_set"] == header and cfg["examples"]["train"]["transfer"] == len(pairs)
+    assert json.loads((student / "data_hashes.json").read_text())["transfer/transfer.jsonl"] == D.file_sha256(transfer)
+    assert load_stance(str(student), device="cpu").predict([("NATO", "NATO met the mayor.", [(0, 4)])]).shape == (1, 3)
+    with pytest.raises(SystemExit):
+        train.parse_args(["--task", "sentiment", "--out", "x", "--transfer", str(transfer)])
+
+
+def test_soft_and_hard_labels_give_the_same_loss_for_one_hot_probabilities():
+    from transformers import BertConfig, BertModel
+
+    from pipeline.classifiers import HeadsModel
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = HeadsModel(BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32), add_pooling_layer=False), {"mention": "pair"}).eval()
+    rows = [{"input_ids": [2, 5, 7, 3], "attention_mask": [1] * 4, "token_type_ids": [0] * 4, "target_mask": [0, 1, 0, 0], "labels": {"mention": label}} for label in (0, 2)]
+    hard = train.batch_loss(model, rows, "cpu", 0)
+    soft = train.batch_loss(model, [{**r, "labels": {"mention": [float(i == r["labels"]["mention"]) for i in range(3)]}} for r in rows], "cpu", 0)
+    assert torch.isclose(hard, soft)
+    uniform = train.batch_loss(model, [{**r, "labels": {"mention": [1 / 3] * 3}} for r in rows], "cpu", 0)
+    assert not torch.isclose(hard, uniform)
+
+
 def test_vader_baseline_runs(tmp_path, capsys):
     root = write_synthetic_data(tmp_path)
     argv = ["--baseline", "vader", "--newsmtsc", str(root / "newsmtsc" / "devtest_mt.jsonl"), "--ruw", str(root / "ruw" / "train.csv"), "--sst2", str(root / "sst2" / "train.tsv")]
@@ -137,7 +196,7 @@ def test_vader_baseline_runs(tmp_path, capsys):
 def test_real_data_splits_are_disjoint():
     if not (SHARED / "ruw" / "train.csv").is_file():
         pytest.skip(f"shared data not present at {SHARED}")
-    _, splits = train.load_task_data("stance", SHARED, 13, None, 0)
+    _, splits, _ = train.load_task_data("stance", SHARED, 13, None, 0)
     train_keys = {e.key for e in splits["train"]["ruw"]}
     test_keys = {e.key for e in splits["test"]["ruw"]}
     assert train_keys and test_keys and not train_keys & test_keys

