@@ -124,9 +124,11 @@ def main(argv=None) -> int:
     rows = encode_pairs(tokenizer, [(p["target"], p["text"], p["spans"]) for p in pairs], args.max_length)
     probs = head_probs(teacher, rows, "mention", device, tokenizer.pad_token_id or 0, args.batch_size)
 
+    teacher_cfg = Path(args.teacher) / "training_config.json"
     header = {
         "transfer_set": {
             "teacher": meta.get("name"),
+            "teacher_base": json.loads(teacher_cfg.read_text()).get("base_encoder") if teacher_cfg.is_file() else None,
             "teacher_dir": str(args.teacher),
             "teacher_sha256": D.file_sha256(Path(args.teacher) / WEIGHTS_FILE),
             "labels": list(STANCE_LABELS),

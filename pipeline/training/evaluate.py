@@ -165,7 +165,9 @@ DESIGN = {
         "- `russia`, `ukraine`: the whole text; trained on RUW tweet stance (AGAINST/NONE/FAVOR) toward each target. "
         "Used for the targets Russia and Ukraine (`combine` in labels.json says whether the mention head is averaged in "
         "when mention spans are given; chosen on the RUW val part).\n"
-        "Batches alternate between the two sources (RUW is passed `ruw_repeat` times per epoch)."
+        "Batches alternate between the sources (RUW is passed `ruw_repeat` times per epoch). With a transfer set "
+        "(`train --transfer`, see Training below), a third source trains the `mention` head on a larger teacher's "
+        "probabilities (soft targets) for more (mention, sentence) pairs."
     ),
     "sentiment": (
         "One encoder, one 3-way head (negative / neutral / positive) on mean-pooled token states. "
@@ -264,7 +266,8 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
             t = cfg["transfer_set"]
             lines.append(
                 f"Transfer set: {sum(t['counts'].values())} pairs `{json.dumps(t['counts'])}` with the probabilities of teacher "
-                f"`{t['teacher']}` (weights sha256 `{t['teacher_sha256'][:16]}...`) as soft targets for the mention head; "
+                f"`{t['teacher']}` (base `{t.get('teacher_base')}`; weights sha256 `{t['teacher_sha256'][:16]}...`) as soft "
+                "targets for the mention head; "
                 f"written by `{t['command']}`."
             )
         if "combine_val_macro_f1" in meta:
