@@ -537,17 +537,20 @@ def positive(text: str) -> int:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--docs", type=positive, default=5000, help="documents in the benchmark corpus (default 5000)")
     p.add_argument("--json", type=Path, help="write all figures to this JSON file")
     p.add_argument("--config", help="YAML file overlaying configs/default.yaml (passed to the workers too)")
-    p.add_argument("--workers", type=parse_workers, default=[1, 2], help="worker process counts, comma-separated; t+m = a text worker with t processes beside a models worker with m (needs worker.models_queue) (default 1,2)")
+    p.add_argument("--workers", type=parse_workers, default="1,2", help="worker process counts, comma-separated; t+m = a text worker with t processes beside a models worker with m (needs worker.models_queue) (default 1,2)")
     p.add_argument("--threads", type=positive, help="torch threads for the plain loop (default: those of a 1-process worker)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds one job may take (default 3600)")
     p.add_argument("--keep", action="store_true", help="keep the temporary corpus and outputs (the path is printed)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config_file = str(Path(args.config).resolve()) if args.config else None
     if config_file:
