@@ -233,9 +233,10 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "",
         DESIGN[task],
         "",
-        "Weights: `model.safetensors`, fp16 (cast to fp32 at load). On a CPU the pipeline runs the shipped models "
-        "with dynamic int8 weights by default (`quantize: auto`; column `ours-int8` below) and any other model in "
-        "fp32 unless `quantize: int8` is set; `quantize: none` runs every model in fp32. "
+        "Weights: `model.safetensors`, fp16 (cast to fp32 at load). On a CPU the pipeline runs the shipped sentiment "
+        "model with dynamic int8 weights by default (`sentiment.quantize: auto`) and the stance model in fp32 "
+        "(`stance.quantize: none`); column `ours-int8` below is what `quantize: auto` or `int8` gives. Any other model "
+        "runs in fp32 unless `quantize: int8` is set. "
         f"Base encoder: {base_encoder_line(cfg.get('base_encoder', DEFAULT_BASE))}",
         "",
         "## Training data",
