@@ -132,6 +132,7 @@ def main(argv=None) -> int:
             "teacher_dir": str(args.teacher),
             "teacher_sha256": D.file_sha256(Path(args.teacher) / WEIGHTS_FILE),
             "labels": list(STANCE_LABELS),
+            "seed": args.seed,
             "counts": counts,
             "data_hashes": {name: D.file_sha256(data_dir / name) for name in ("newsmtsc/train.jsonl", *NEWS_FILES)},
             "command": "python -m pipeline.training.distill " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -114,6 +114,9 @@ def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | Non
             # Teacher-labelled pairs only ever train; distill drew them from the training part.
             files[f"transfer/{Path(transfer).name}"] = Path(transfer)
             transfer_header, examples = D.read_transfer(transfer)
+            if transfer_header.get("seed", seed) != seed:
+                # Its NewsMTSC pairs come from that seed's training part; ours may hold them in val.
+                raise SystemExit(f"error: {transfer} was drawn with --seed {transfer_header['seed']}; train with the same seed")
             splits["train"]["transfer"] = cap(examples)
     else:
         sst2 = data_dir / "sst2" / "train.tsv"

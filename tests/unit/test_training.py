@@ -167,6 +167,8 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     assert load_stance(str(student), device="cpu").predict([("NATO", "NATO met the mayor.", [(0, 4)])]).shape == (1, 3)
     with pytest.raises(SystemExit):
         train.parse_args(["--task", "sentiment", "--out", "x", "--transfer", str(transfer)])
+    with pytest.raises(SystemExit, match="--seed 3"):  # another seed's val part may hold the transfer sentences
+        train.load_task_data("stance", root, 4, 40, 0, str(transfer))
 
 
 def test_soft_and_hard_labels_give_the_same_loss_for_one_hot_probabilities():
