@@ -88,6 +88,11 @@ def newsmtsc_rows(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def newsmtsc_key(row: dict) -> str:
+    """A NewsMTSC row's split key: all targets of a sentence share a split."""
+    return row.get("primary_gid", row["sentence_normalized"])
+
+
 def read_newsmtsc_targets(path: str | Path) -> list[TargetExample]:
     """NewsMTSC: one stance example per (sentence, target); the target is its mention."""
     out = []
@@ -101,7 +106,7 @@ def read_newsmtsc_targets(path: str | Path) -> list[TargetExample]:
                     spans=((int(t["from"]), int(t["to"])),),
                     label=NEWSMTSC_STANCE[float(t["polarity"])],
                     source="newsmtsc",
-                    key=row.get("primary_gid", text),  # all targets of a sentence share a split
+                    key=newsmtsc_key(row),
                 )
             )
     return out
@@ -130,7 +135,7 @@ def read_newsmtsc_sentences(path: str | Path) -> list[TextExample]:
         label = newsmtsc_sentence_label([t["polarity"] for t in row["targets"]])
         if label is not None:
             text = row["sentence_normalized"]
-            out.append(TextExample(text, label, "newsmtsc", row.get("primary_gid", text)))
+            out.append(TextExample(text, label, "newsmtsc", newsmtsc_key(row)))
     return out
 
 

@@ -67,7 +67,7 @@ def newsmtsc_pairs(nlp, path: Path, seed: int, cap) -> list[dict]:
     """The named entities of the NewsMTSC training part's sentences that are not gold targets
     (those are in the training data already, with their labels)."""
     test, val = SPLITS["newsmtsc"]
-    rows = [r for r in D.newsmtsc_rows(path) if D.split_of(r.get("primary_gid", r["sentence_normalized"]), seed, test, val) == "train"]
+    rows = [r for r in D.newsmtsc_rows(path) if D.split_of(D.newsmtsc_key(r), seed, test, val) == "train"]
     rows = cap(rows)
     texts = [r["sentence_normalized"] for r in rows]
     pairs = []
