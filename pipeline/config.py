@@ -83,7 +83,7 @@ class StanceConfig:
     batch_size: int = 32
     max_length: int = 128
     # fp32: int8 made the shipped stance model's RUW scores depend on how tweets were batched
-    # (Russia 0.541-0.557 against 0.562 in fp32) and saves only ~7% of worker time (docs/models.md).
+    # (Russia 0.541-0.557 against 0.562 in fp32) and buys only ~10% throughput (2 workers: 7.25 vs 6.59 docs/s; docs/models.md).
     quantize: str = "none"
     evidence: int = 3
     targets: str = "targets.yaml"
