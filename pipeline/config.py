@@ -82,8 +82,9 @@ class StanceConfig:
     model: str = "builtin"
     batch_size: int = 32
     max_length: int = 128
-    # fp32: int8 made the shipped stance model's RUW scores depend on how tweets were batched
-    # (Russia 0.541-0.557 against 0.562 in fp32) and buys only ~10% throughput (2 workers: 7.25 vs 6.59 docs/s; docs/models.md).
+    # fp32: with int8 a sentence's stance depends on the batch around it (the shipped model's RUW
+    # Russia score ranged 0.554-0.565 over batch sizes, fp32 0.551 whatever the batching), for only
+    # ~10% throughput (2 workers: 7.25 vs 6.59 docs/s; docs/models.md).
     quantize: str = "none"
     evidence: int = 3
     targets: str = "targets.yaml"

