@@ -24,7 +24,6 @@ model training) changes them; it is recorded in the output.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -63,12 +62,9 @@ def read_news() -> list[tuple[str, dict]]:
     missing = [str(NEWS / name) for name, _ in SOURCES if not (NEWS / name).is_file()]
     if missing:
         raise BenchError(f"benchmark corpus not found: {', '.join(missing)} (expected ../shared/data/news beside the repository)")
-    csv.field_size_limit(2**31 - 1)
-    per_source = []
-    for name, outlet in SOURCES:
-        with (NEWS / name).open(encoding="utf-8", newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if (r.get("body") or "").strip()]
-        per_source.append([(outlet, r) for r in rows])
+    from pipeline.training.data import read_press_releases
+
+    per_source = [[(outlet, row) for row in read_press_releases(NEWS / name)] for name, outlet in SOURCES]
     merged = []
     for i in range(max(len(rows) for rows in per_source)):
         merged.extend(rows[i] for rows in per_source if i < len(rows))

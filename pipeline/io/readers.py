@@ -157,8 +157,12 @@ def _records_jsonl(path: Path) -> Iterator[tuple[int, object]]:
                 yield number, RecordError("InvalidJSON", f"invalid JSON: {exc.msg} at column {exc.colno}")
 
 
-# Python's csv module refuses fields over 128 KiB by default; the document size limit is ours to apply.
-csv.field_size_limit(2**31 - 1)
+def allow_large_csv_fields() -> None:
+    """Python's csv module refuses fields over 128 KiB by default; the document size limit is ours to apply."""
+    csv.field_size_limit(2**31 - 1)
+
+
+allow_large_csv_fields()
 
 
 def _records_csv(path: Path) -> Iterator[tuple[int, object]]:

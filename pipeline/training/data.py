@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.io.readers import allow_large_csv_fields
+
 # NewsMTSC polarity codes: 2.0 negative, 4.0 neutral, 6.0 positive.
 NEWSMTSC_STANCE = {2.0: "against", 4.0: "neutral", 6.0: "favor"}
 NEWSMTSC_SENTIMENT = {2.0: "negative", 4.0: "neutral", 6.0: "positive"}
@@ -177,6 +179,13 @@ def read_transfer(path: str | Path) -> tuple[dict, list[SoftTargetExample]]:
         for r in rows
     ]
     return header, examples
+
+
+def read_press_releases(path: str | Path) -> list[dict]:
+    """Rows of a press-release CSV (news/: link, headline, date, ..., body) that have a body."""
+    allow_large_csv_fields()  # some bodies exceed the csv module's default field limit
+    with open(path, encoding="utf-8", newline="") as fh:
+        return [row for row in csv.DictReader(fh) if (row.get("body") or "").strip()]
 
 
 def read_sst2(path: str | Path) -> list[TextExample]:

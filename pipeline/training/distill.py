@@ -22,7 +22,6 @@ other line one pair: {"target", "text", "spans", "probs" (against, neutral, favo
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import sys
@@ -80,11 +79,7 @@ def newsmtsc_pairs(nlp, path: Path, seed: int, cap) -> list[dict]:
 
 def news_pairs(nlp, data_dir: Path, n_sentences: int, seed: int) -> list[dict]:
     """Entities in a seeded sample of press-release sentences that name at least one entity."""
-    csv.field_size_limit(2**31 - 1)  # some press-release bodies exceed the csv module's 128 KiB default
-    bodies = []
-    for name in NEWS_FILES:
-        with open(data_dir / name, encoding="utf-8", newline="") as fh:
-            bodies += [row["body"] for row in csv.DictReader(fh) if row.get("body")]
+    bodies = [row["body"] for name in NEWS_FILES for row in D.read_press_releases(data_dir / name)]
     found: dict[str, list] = {}
     for doc in nlp.pipe(bodies, batch_size=16):
         for sent in doc.sents:

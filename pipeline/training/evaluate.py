@@ -120,12 +120,13 @@ def main(argv=None) -> int:
     for task in _tasks(args):
         t0 = time.time()
         clf = _load(args, task)
-        results["quantize"] = getattr(clf, "quantize", "none")  # as applied ("auto" resolves to int8 or none)
         load_s = time.time() - t0
         res = eval_stance(clf, args) if task == "stance" else eval_sentiment(clf, args)
         results["tasks"][task] = {
             "name": clf.name,
             "artifact_hash": clf.artifact_hash,
+            # As applied, per task: "auto" resolves to int8 for one model and fp32 for another.
+            "quantize": getattr(clf, "quantize", "none"),
             "load_seconds": round(load_s, 2),
             "eval_seconds": round(time.time() - t0 - load_s, 1),
             "scores": res,
@@ -203,7 +204,8 @@ def update_card(model_dir: Path, results: dict, command: str) -> None:
     if results["model"].startswith("baseline:"):
         key = results["model"].split(":", 1)[1]
     else:
-        key = "ours" if results["quantize"] == "none" else f"ours-{results['quantize']}"
+        applied = results["tasks"][task]["quantize"]
+        key = "ours" if applied == "none" else f"ours-{applied}"
     metrics["results"][key] = {"command": command, "split": results["split"], **results["tasks"][task]}
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / "README.md").write_text(render_card(model_dir, meta, metrics))

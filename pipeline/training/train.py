@@ -83,7 +83,8 @@ def parse_args(argv):
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--name", default=None, help="model name in output rows (default: <base folder>-<task>, minilm-<task>)")
-    p.add_argument("--version", default="1")
+    # Required: a default would let a new model ship under an old version and break traceability of output rows.
+    p.add_argument("--version", required=True, help="model version written to labels.json and every output row (the shipped stance model is 3)")
     args = p.parse_args(argv)
     if args.transfer and args.task != "stance":
         p.error("--transfer trains the stance mention head; it does not apply to --task sentiment")

@@ -104,14 +104,15 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
     root = write_synthetic_data(tmp_path / "data")
     base = tiny_base(tmp_path / "base")
     out = tmp_path / task
-    argv = ["--task", task, "--data-dir", str(root), "--out", str(out), "--base", str(base), "--epochs", "2", "--max-examples", "40", "--batch-size", "8", "--seed", "3"]
+    argv = ["--task", task, "--data-dir", str(root), "--out", str(out), "--base", str(base), "--epochs", "2", "--max-examples", "40", "--batch-size", "8", "--seed", "3", "--version", "7"]
     assert train.main(argv) == 0
     for name in ("model.safetensors", "config.json", "tokenizer.json", "labels.json", "training_config.json", "data_hashes.json"):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "training_config.json").read_text())
     assert cfg["args"]["seed"] == 3 and len(cfg["history"]) == 2
     assert cfg["base_encoder"] == str(base)  # the card names the encoder it was really trained from
-    assert json.loads((out / "labels.json").read_text())["name"] == f"base-{task}"
+    labels = json.loads((out / "labels.json").read_text())
+    assert labels["name"] == f"base-{task}" and labels["version"] == "7"
     hashes = json.loads((out / "data_hashes.json").read_text())
     assert hashes["newsmtsc/train.jsonl"] == D.file_sha256(root / "newsmtsc" / "train.jsonl")
 
@@ -133,6 +134,11 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
     if task == "stance":
         assert {"ruw:train.csv:Russia", "ruw:train.csv:Ukraine"} <= set(result)
     assert "ours" in json.loads((out / "metrics.json").read_text())["results"]
+    # The card keeps the precision a score was measured in: an int8 run gets its own column.
+    assert evaluate.main([*args, "--quantize", "int8"]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["tasks"][task]["quantize"] == "int8"
+    columns = json.loads((out / "metrics.json").read_text())["results"]
+    assert columns["ours"]["quantize"] == "none" and columns["ours-int8"]["quantize"] == "int8"
     card = (out / "README.md").read_text()
     assert "## Scores" in card and f"Base encoder: `{base}`" in card
 
@@ -144,7 +150,7 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     base = tiny_base(tmp_path / "base")
     teacher = tmp_path / "teacher"
     common = ["--data-dir", str(root), "--seed", "3", "--max-examples", "40"]
-    assert train.main(["--task", "stance", "--out", str(teacher), "--base", str(base), "--epochs", "1", "--batch-size", "8", *common]) == 0
+    assert train.main(["--task", "stance", "--out", str(teacher), "--base", str(base), "--epochs", "1", "--batch-size", "8", "--version", "1", *common]) == 0
     transfer = tmp_path / "transfer.jsonl"
     assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", *common]) == 0
 
@@ -159,16 +165,22 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
         assert len(p.probs) == 3 and abs(sum(p.probs) - 1) < 1e-3
 
     student = tmp_path / "student"
-    argv = ["--task", "stance", "--out", str(student), "--base", str(base), "--epochs", "1", "--batch-size", "8", "--transfer", str(transfer), *common]
+    argv = ["--task", "stance", "--out", str(student), "--base", str(base), "--epochs", "1", "--batch-size", "8", "--transfer", str(transfer), "--version", "1", *common]
     assert train.main(argv) == 0
     cfg = json.loads((student / "training_config.json").read_text())
     assert cfg["transfer_set"] == header and cfg["examples"]["train"]["transfer"] == len(pairs)
     assert json.loads((student / "data_hashes.json").read_text())["transfer/transfer.jsonl"] == D.file_sha256(transfer)
     assert load_stance(str(student), device="cpu").predict([("NATO", "NATO met the mayor.", [(0, 4)])]).shape == (1, 3)
     with pytest.raises(SystemExit):
-        train.parse_args(["--task", "sentiment", "--out", "x", "--transfer", str(transfer)])
+        train.parse_args(["--task", "sentiment", "--out", "x", "--version", "1", "--transfer", str(transfer)])
     with pytest.raises(SystemExit, match="--seed 3"):  # another seed's val part may hold the transfer sentences
         train.load_task_data("stance", root, 4, 40, 0, str(transfer))
+
+
+def test_train_refuses_to_run_without_a_model_version(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--task", "stance", "--out", "x"])
+    assert "--version" in capsys.readouterr().err
 
 
 def test_soft_and_hard_labels_give_the_same_loss_for_one_hot_probabilities():
