@@ -6,7 +6,9 @@ Two kinds of model directory can be loaded:
   by `python -m pipeline.training.train`): a BERT encoder plus named classification heads,
   described by `labels.json` (`"format": "pipeline-heads-v1"`), weights in fp16 safetensors;
 * any Hugging Face sequence classifier (local directory or hub id), whose id2label names are
-  mapped onto our labels.
+  mapped onto our labels;
+* any Hugging Face NLI model (a label named "entailment"), used zero-shot: the text is the premise,
+  and each of our labels is a hypothesis (NLI_HYPOTHESES).
 
 Inference is batched over length-sorted inputs (padding is what costs on CPU), under
 torch.inference_mode, on CUDA when present.
@@ -34,6 +36,13 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 # Markers put around target mentions in the "mention" head's input.
 MARK_OPEN, MARK_CLOSE = "[[", "]]"
+
+# Zero-shot with an NLI model: one hypothesis per label, in our label order, against the text as
+# premise. Stance names the configured target (e.g. "NATO"), not the mention's words.
+NLI_HYPOTHESES = {
+    "sentiment": ("This text is negative.", "This text is neutral.", "This text is positive."),
+    "stance": ("This text is against {target}.", "This text is neutral about {target}.", "This text is in favor of {target}."),
+}
 
 
 # --------------------------------------------------------------------------- model
@@ -226,7 +235,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 class _Base:
     labels: tuple[str, ...]
 
-    def __init__(self, model, tokenizer, *, name: str, version: str, artifact_hash: str, device: str, batch_size: int, max_length: int, quantize: str = "none"):
+    def __init__(self, model, tokenizer, *, name: str, version: str, artifact_hash: str, device: str, batch_size: int, max_length: int, quantize: str = "none", entailment: int | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -236,6 +245,7 @@ class _Base:
         self.batch_size = batch_size
         self.max_length = max_length
         self.quantize = quantize  # as applied: "int8" only on the CPU
+        self.entailment = entailment  # an NLI model's entailment output, or None: not used zero-shot
 
     @property
     def model_id(self) -> str:
@@ -254,6 +264,16 @@ class _Base:
                 out[idx] = forward(collate(chunk, pad_id, self.device)).float().cpu().numpy()
         return out
 
+    def _zero_shot(self, premises: list[str], hypotheses: list[tuple[str, ...]]) -> np.ndarray:
+        """NLI zero-shot: each premise's probabilities are the softmax, over its hypotheses (one per
+        label), of the entailment logits, as in the Hugging Face zero-shot pipeline for one label."""
+        firsts = [p for p, hs in zip(premises, hypotheses) for _ in hs]
+        seconds = [h for hs in hypotheses for h in hs]
+        enc = self.tokenizer(firsts, seconds, truncation="only_first", max_length=self.max_length)
+        rows = [{k: enc[k][i] for k in enc.keys()} for i in range(len(firsts))]
+        logits = self._run(rows, lambda b: self.model(**b).logits[:, [self.entailment]], width=1)
+        return torch.from_numpy(logits.reshape(len(premises), len(self.labels))).softmax(-1).numpy()
+
 
 class SentimentClassifier(_Base):
     labels = SENTIMENT_LABELS
@@ -269,6 +289,8 @@ class SentimentClassifier(_Base):
             return np.zeros((0, 3), dtype=np.float32)
         # A repeated sentence (boilerplate, a quote carried by several articles) is scored once.
         unique, where = _distinct(texts)
+        if self.entailment is not None:
+            return self._zero_shot(unique, [NLI_HYPOTHESES["sentiment"]] * len(unique))[where]
         rows = encode_texts(self.tokenizer, unique, self.max_length)
         if self.head is not None:
             return self._run(rows, lambda b: self.model.logits(self.head, self.model.features(b)).softmax(-1))[where]
@@ -292,6 +314,9 @@ class StanceClassifier(_Base):
         items = [(t, s, list(sp or [])) for t, s, sp in items]
         if not items:
             return np.zeros((0, 3), dtype=np.float32)
+        if self.entailment is not None:
+            hypotheses = [tuple(h.format(target=t) for h in NLI_HYPOTHESES["stance"]) for t, _, _ in items]
+            return self._zero_shot([s for _, s, _ in items], hypotheses)
         if self.target_heads is None:
             rows = self.tokenizer([t for t, _, _ in items], [s for _, s, _ in items], truncation="only_second", max_length=self.max_length)
             rows = [{k: rows[k][i] for k in rows.keys()} for i in range(len(items))]
@@ -404,6 +429,11 @@ def map_labels(id2label: dict, task: str) -> list[int]:
     return index
 
 
+def nli_entailment_index(id2label: dict) -> int | None:
+    """The output index of an NLI model's "entailment" label, or None for any other classifier."""
+    return next((int(i) for i, name in id2label.items() if str(name).strip().lower() == "entailment"), None)
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -435,11 +465,12 @@ def _load(spec: str, task: str, device: str | None, batch_size: int, max_length:
     model = AutoModelForSequenceClassification.from_pretrained(spec).to(device).eval()
     model = quantize_int8(model) if int8 else model
     tokenizer = AutoTokenizer.from_pretrained(spec)
-    label_index = map_labels(model.config.id2label, task)
+    entailment = nli_entailment_index(model.config.id2label)
+    label_index = None if entailment is not None else map_labels(model.config.id2label, task)
     weights = next((p for p in (path / "model.safetensors", path / "pytorch_model.bin") if p.is_file()), None)
     artifact_hash = _sha256(weights)[:12] if weights else getattr(model.config, "_commit_hash", None) or "unknown"
     common.update(name=str(spec), version=getattr(model.config, "_commit_hash", None) or "local", artifact_hash=artifact_hash)
-    return cls(model, tokenizer, label_index=label_index, **common)
+    return cls(model, tokenizer, label_index=label_index, entailment=entailment, **common)
 
 
 def load_sentiment(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128, quantize: str = "none") -> SentimentClassifier:

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT, SHARED_DATA, tiny_hf_classifier
 
 NEWS = SHARED_DATA / "news"
 
@@ -22,28 +22,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _tiny_classifier(path, labels):
-    """A 2-layer, 16-wide BERT classifier with the packaged MiniLM tokenizer (loads in well under a second)."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from pipeline.training.train import base_encoder_path
-
-    tokenizer = AutoTokenizer.from_pretrained(base_encoder_path())
-    id2label = dict(enumerate(labels))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=32, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def test_bench_writes_every_figure(tmp_path):
-    sentiment = _tiny_classifier(tmp_path / "sentiment", ["negative", "neutral", "positive"])
-    stance = _tiny_classifier(tmp_path / "stance", ["against", "neutral", "favor"])
+    sentiment, stance = tmp_path / "sentiment", tmp_path / "stance"
+    tiny_hf_classifier(sentiment, ["negative", "neutral", "positive"])
+    tiny_hf_classifier(stance, ["against", "neutral", "favor"])
     overlay = tmp_path / "bench.yaml"
     # Small batches, so that the job has several and a first one to time.
     overlay.write_text(

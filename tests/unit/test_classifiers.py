@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pipeline import classifiers as C
+from tests.conftest import tiny_hf_classifier
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -137,27 +138,9 @@ def test_map_labels():
         C.map_labels({0: "joy", 1: "anger", 2: "sadness"}, "sentiment")
 
 
-def _tiny_hf_classifier(path, id2label):
-    """A 2-layer BERT sequence classifier with the packaged MiniLM tokenizer, saved to `path`."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from pipeline.training.train import base_encoder_path
-
-    tokenizer = AutoTokenizer.from_pretrained(base_encoder_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=32, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-    )
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(config).eval()
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return model, tokenizer
-
-
 def test_hf_sentiment_model_from_directory(tmp_path):
     # Labels in an unusual order: the classifier must reorder columns to ours.
-    model, tokenizer = _tiny_hf_classifier(tmp_path, {0: "positive", 1: "negative", 2: "neutral"})
+    model, tokenizer = tiny_hf_classifier(tmp_path, ["positive", "negative", "neutral"])
     clf = C.load_sentiment(str(tmp_path), device="cpu", batch_size=2)
     texts = ["short", "a somewhat longer text to force padding", "mid length text"]
     probs = clf.predict(texts)
@@ -168,15 +151,45 @@ def test_hf_sentiment_model_from_directory(tmp_path):
 
 
 def test_hf_stance_model_from_directory(tmp_path):
-    _tiny_hf_classifier(tmp_path, {0: "AGAINST", 1: "NONE", 2: "FAVOR"})
+    tiny_hf_classifier(tmp_path, ["AGAINST", "NONE", "FAVOR"])
     clf = C.load_stance(str(tmp_path), device="cpu")
     probs = clf.predict([("NATO", "NATO met today.", [(0, 4)]), ("Russia", "Nothing.", [])])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
     assert clf.predict([]).shape == (0, 3)
 
 
+@pytest.mark.parametrize("labels", [("entailment", "neutral", "contradiction"), ("not_entailment", "ENTAILMENT")])
+def test_nli_model_scores_zero_shot(tmp_path, labels):
+    # An NLI model is used zero-shot: for each item, softmax over the entailment logits of one
+    # hypothesis per label, with the sentence as premise and the configured target named.
+    # Large initial weights: with the default 0.02 a random model scores every hypothesis alike.
+    model, tokenizer = tiny_hf_classifier(tmp_path, labels, initializer_range=1.0)
+    entail = [name.lower() for name in labels].index("entailment")
+
+    def expected(premise, hypotheses):
+        with torch.inference_mode():
+            enc = tokenizer([premise] * len(hypotheses), list(hypotheses), padding=True, return_tensors="pt")
+            return model(**enc).logits[:, entail].softmax(-1).numpy()
+
+    stance = C.load_stance(str(tmp_path), device="cpu", batch_size=2)
+    items = [("NATO", "NATO allies met in Brussels on Tuesday to discuss air defence.", [(0, 4)]), ("Russia", "Moscow said nothing.", [(0, 6)])]
+    probs = stance.predict(items)
+    for (target, sentence, _), row in zip(items, probs):
+        hypotheses = [h.format(target=target) for h in C.NLI_HYPOTHESES["stance"]]
+        assert hypotheses[2] == f"This text is in favor of {target}."
+        assert np.allclose(row, expected(sentence, hypotheses), atol=1e-4)
+    assert np.abs(probs - 1 / 3).max() > 0.05  # far enough from uniform for the comparison to mean something
+
+    sentiment = C.load_sentiment(str(tmp_path), device="cpu", batch_size=2)
+    texts = ["Prices rose.", "A long and winding sentence about nothing much at all.", "Prices rose."]
+    probs = sentiment.predict(texts)
+    for text, row in zip(texts, probs):
+        assert np.allclose(row, expected(text, C.NLI_HYPOTHESES["sentiment"]), atol=1e-4)
+    assert sentiment.predict([]).shape == (0, 3) and stance.predict([]).shape == (0, 3)
+
+
 def test_hf_model_in_int8(tmp_path):
-    _tiny_hf_classifier(tmp_path, {0: "negative", 1: "neutral", 2: "positive"})
+    tiny_hf_classifier(tmp_path, ["negative", "neutral", "positive"])
     fp32 = C.load_sentiment(str(tmp_path), device="cpu")
     int8 = C.load_sentiment(str(tmp_path), device="cpu", quantize="int8")
     texts = ["short", "a somewhat longer text to force padding"]
@@ -186,14 +199,14 @@ def test_hf_model_in_int8(tmp_path):
 
 def test_auto_quantizes_only_the_shipped_models(tmp_path):
     # int8's quality cost is measured for the shipped models only; any other model stays fp32 unless asked.
-    _tiny_hf_classifier(tmp_path, {0: "negative", 1: "neutral", 2: "positive"})
+    tiny_hf_classifier(tmp_path, ["negative", "neutral", "positive"])
     assert C.load_sentiment(str(tmp_path), device="cpu", quantize="auto").quantize == "none"
     builtin = C.load_sentiment("builtin", device="cpu", quantize="auto")
     assert builtin.quantize == "int8" and builtin.model_id.endswith(" int8")
 
 
 def test_hf_model_with_unmappable_labels(tmp_path):
-    _tiny_hf_classifier(tmp_path, {0: "joy", 1: "anger", 2: "sadness"})
+    tiny_hf_classifier(tmp_path, ["joy", "anger", "sadness"])
     with pytest.raises(ValueError, match="joy.*anger|anger.*joy"):
         C.load_sentiment(str(tmp_path), device="cpu")
 

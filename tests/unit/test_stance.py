@@ -7,7 +7,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.stages.ner import NerStage
 from pipeline.stages.stance import StanceStage
-from tests.conftest import annotate
+from tests.conftest import annotate, tiny_hf_classifier
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +45,19 @@ def test_batch_equals_one_by_one(stages):
         for x, y in zip(a.stances, b.stances):
             assert (x.target, x.stance, x.mentions) == (y.target, y.stance, y.mentions)
             assert x.score == pytest.approx(y.score, abs=1e-4) if x.score is not None else y.score is None
+
+
+def test_an_nli_model_from_the_configuration_scores_zero_shot(tmp_path):
+    # A user with the hub may set stance.model to an NLI model; here one is built on the fly.
+    tiny_hf_classifier(tmp_path / "nli", ["contradiction", "neutral", "entailment"], initializer_range=1.0)
+    overlay = tmp_path / "nli.yaml"
+    overlay.write_text(f"stance:\n  model: {tmp_path / 'nli'}\n", encoding="utf-8")
+    config = load_config(overlay)
+    ner, stance = NerStage(config.ner, config.targets), StanceStage(config.stance, config.targets)
+    assert stance.model_id.startswith(f"{tmp_path / 'nli'} local ")
+    (doc,) = annotate((ner, stance), "NATO allies condemned Russia's invasion. Moscow denied everything.")
+    russia, nato, ukraine = (by_target(doc)[t] for t in ("Russia", "NATO", "Ukraine"))
+    assert russia.mentions == 2 and len(russia.evidence) == 2 and -1 <= russia.score <= 1
+    assert russia.stance in ("against", "neutral", "favor") and nato.stance in ("against", "neutral", "favor")
+    assert ukraine.stance == "not_mentioned"  # Russia's "invasion" names no Ukraine alias
+
