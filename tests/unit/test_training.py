@@ -30,7 +30,7 @@ def write_synthetic_data(root: Path) -> Path:
     lines = []
     for i in range(36):
         verb, pol = [(GOOD[i % 4], 6.0), (BAD[i % 4], 2.0), ("met", 4.0)][i % 3]
-        text = f"Senator {i} {verb} the mayor of Paris on Tuesday."
+        text = f"Senator {i} {verb} the mayor on Tuesday."
         start = text.index("the mayor")
         targets = [{"from": start, "to": start + 9, "mention": "the mayor", "polarity": pol}]
         if i % 6 == 0:  # a second, neutral target: the sentence keeps the first one's sentiment
@@ -152,12 +152,11 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     common = ["--data-dir", str(root), "--seed", "3", "--max-examples", "40"]
     assert train.main(["--task", "stance", "--out", str(teacher), "--base", str(base), "--epochs", "1", "--batch-size", "8", "--version", "1", *common]) == 0
     transfer = tmp_path / "transfer.jsonl"
-    assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", "--word-dropout", "0.5", *common]) == 0
+    assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", *common]) == 0
 
     header, pairs = D.read_transfer(transfer)
     assert header["teacher_sha256"] == D.file_sha256(teacher / "model.safetensors")
     assert header["counts"]["news-entity"] > 0 and sum(header["counts"].values()) == len(pairs)
-    assert 0 < header["counts"]["newsmtsc-entity-dropout"] <= header["counts"]["newsmtsc-entity"]
     assert {"Vladimir Putin", "Emmanuel Macron", "Moscow"} <= {p.target for p in pairs if p.source == "news-entity"}
     gold = {(e.text, e.spans) for e in D.read_newsmtsc_targets(root / "newsmtsc" / "train.jsonl")}
     for p in pairs:
@@ -169,31 +168,13 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     argv = ["--task", "stance", "--out", str(student), "--base", str(base), "--epochs", "1", "--batch-size", "8", "--transfer", str(transfer), "--version", "1", *common]
     assert train.main(argv) == 0
     cfg = json.loads((student / "training_config.json").read_text())
-    assert cfg["transfer_set"] == header and cfg["examples"]["train"]["transfer"] == min(len(pairs), 40)  # --max-examples 40
+    assert cfg["transfer_set"] == header and cfg["examples"]["train"]["transfer"] == len(pairs)
     assert json.loads((student / "data_hashes.json").read_text())["transfer/transfer.jsonl"] == D.file_sha256(transfer)
     assert load_stance(str(student), device="cpu").predict([("NATO", "NATO met the mayor.", [(0, 4)])]).shape == (1, 3)
     with pytest.raises(SystemExit):
         train.parse_args(["--task", "sentiment", "--out", "x", "--version", "1", "--transfer", str(transfer)])
     with pytest.raises(SystemExit, match="--seed 3"):  # another seed's val part may hold the transfer sentences
         train.load_task_data("stance", root, 4, 40, 0, str(transfer))
-
-
-def test_word_dropout_keeps_the_mention_and_its_offsets():
-    import random
-
-    from pipeline.training.distill import word_dropout_copy
-
-    text = "On Tuesday,  President Joe Biden's aides said the talks had failed."
-    start = text.index("Biden")
-    pair = {"target": "Biden", "text": text, "spans": [(start, start + 5)], "source": "newsmtsc-entity"}
-    every = word_dropout_copy(pair, random.Random(0), 1.0)
-    assert every == {"target": "Biden", "text": "Biden's", "spans": [(0, 5)], "source": "newsmtsc-entity-dropout"}
-    assert word_dropout_copy(pair, random.Random(0), 0.0) is None  # nothing dropped: not a new pair
-    for seed in range(20):
-        copy = word_dropout_copy(pair, random.Random(seed), 0.3)
-        if copy is not None:
-            (s, e), = copy["spans"]
-            assert copy["text"][s:e] == "Biden" and set(copy["text"].split()) < set(text.split())
 
 
 def test_train_refuses_to_run_without_a_model_version(capsys):
