@@ -30,7 +30,7 @@ def write_synthetic_data(root: Path) -> Path:
     lines = []
     for i in range(36):
         verb, pol = [(GOOD[i % 4], 6.0), (BAD[i % 4], 2.0), ("met", 4.0)][i % 3]
-        text = f"Senator {i} {verb} the mayor on Tuesday."
+        text = f"Senator {i} {verb} the mayor of Paris on Tuesday."
         start = text.index("the mayor")
         targets = [{"from": start, "to": start + 9, "mention": "the mayor", "polarity": pol}]
         if i % 6 == 0:  # a second, neutral target: the sentence keeps the first one's sentiment
@@ -156,7 +156,8 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
 
     header, pairs = D.read_transfer(transfer)
     assert header["teacher_sha256"] == D.file_sha256(teacher / "model.safetensors")
-    assert header["counts"]["news-entity"] > 0 and sum(header["counts"].values()) == len(pairs)
+    assert header["counts"]["news-entity"] > 0 and header["counts"]["newsmtsc-entity"] > 0  # "Paris" in the training sentences
+    assert sum(header["counts"].values()) == len(pairs)
     assert {"Vladimir Putin", "Emmanuel Macron", "Moscow"} <= {p.target for p in pairs if p.source == "news-entity"}
     gold = {(e.text, e.spans) for e in D.read_newsmtsc_targets(root / "newsmtsc" / "train.jsonl")}
     for p in pairs:
@@ -168,7 +169,7 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     argv = ["--task", "stance", "--out", str(student), "--base", str(base), "--epochs", "1", "--batch-size", "8", "--transfer", str(transfer), "--version", "1", *common]
     assert train.main(argv) == 0
     cfg = json.loads((student / "training_config.json").read_text())
-    assert cfg["transfer_set"] == header and cfg["examples"]["train"]["transfer"] == len(pairs)
+    assert cfg["transfer_set"] == header and cfg["examples"]["train"]["transfer"] == min(len(pairs), 40)  # --max-examples 40
     assert json.loads((student / "data_hashes.json").read_text())["transfer/transfer.jsonl"] == D.file_sha256(transfer)
     assert load_stance(str(student), device="cpu").predict([("NATO", "NATO met the mayor.", [(0, 4)])]).shape == (1, 3)
     with pytest.raises(SystemExit):
