@@ -152,10 +152,11 @@ def mark_mentions(text: str, spans) -> tuple[str, list[tuple[int, int]]]:
     return "".join(marked), new_spans
 
 
-def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[dict]:
+def encode_texts(tokenizer, texts: list[str], max_length: int, seconds: list[str] | None = None, truncation: bool | str = True) -> list[dict]:
+    """Encode texts, or (text, second) pairs when `seconds` is given, as one row per input."""
     if not texts:
         return []  # fast tokenizers reject an empty batch
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    enc = tokenizer(list(texts), seconds, truncation=truncation, max_length=max_length)
     return [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
 
 
@@ -269,8 +270,7 @@ class _Base:
         label), of the entailment logits, as in the Hugging Face zero-shot pipeline for one label."""
         firsts = [p for p, hs in zip(premises, hypotheses) for _ in hs]
         seconds = [h for hs in hypotheses for h in hs]
-        enc = self.tokenizer(firsts, seconds, truncation="only_first", max_length=self.max_length)
-        rows = [{k: enc[k][i] for k in enc.keys()} for i in range(len(firsts))]
+        rows = encode_texts(self.tokenizer, firsts, self.max_length, seconds, truncation="only_first")
         logits = self._run(rows, lambda b: self.model(**b).logits[:, [self.entailment]], width=1)
         return torch.from_numpy(logits.reshape(len(premises), len(self.labels))).softmax(-1).numpy()
 
@@ -318,8 +318,7 @@ class StanceClassifier(_Base):
             hypotheses = [tuple(h.format(target=t) for h in NLI_HYPOTHESES["stance"]) for t, _, _ in items]
             return self._zero_shot([s for _, s, _ in items], hypotheses)
         if self.target_heads is None:
-            rows = self.tokenizer([t for t, _, _ in items], [s for _, s, _ in items], truncation="only_second", max_length=self.max_length)
-            rows = [{k: rows[k][i] for k in rows.keys()} for i in range(len(items))]
+            rows = encode_texts(self.tokenizer, [t for t, _, _ in items], self.max_length, [s for _, s, _ in items], truncation="only_second")
             return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))
 
         # Each item's own whole-text head, or None for a target only the mention head reads.

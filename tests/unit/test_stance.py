@@ -60,4 +60,3 @@ def test_an_nli_model_from_the_configuration_scores_zero_shot(tmp_path):
     assert russia.mentions == 2 and len(russia.evidence) == 2 and -1 <= russia.score <= 1
     assert russia.stance in ("against", "neutral", "favor") and nato.stance in ("against", "neutral", "favor")
     assert ukraine.stance == "not_mentioned"  # Russia's "invasion" names no Ukraine alias
-
