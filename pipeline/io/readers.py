@@ -2,19 +2,53 @@
 
 Every input record ends up as exactly one of the two, in a deterministic order, so
 that the producer cuts the same batches every time it reads the same input (which is
-what makes resuming a job possible). Nothing here raises for a bad record; only an
-input that cannot be read at all raises `InputError`.
+what makes resuming a job possible). Nothing here raises for a bad record, whatever
+exception its contents provoke: that record becomes one `Rejected` and reading goes
+on with the next one. Only an input that cannot be read at all raises `InputError`
+(`check_inputs`), and a file that cannot be opened or parsed as a whole is one
+`Rejected` without a line number.
+
+Folders are walked in name order. Hidden entries (a name starting with ".") are
+skipped. Every other entry is read or gets a failure row: an unsupported suffix
+(`UnsupportedFile`), a named pipe, socket or device (`NotARegularFile`), a file or
+folder that cannot be opened (`UnreadableFile`), a dangling link (`BrokenLink`), a
+link loop (`LinkLoop`), and a link whose target lies outside the input folder
+(`LinkOutsideInput`) unless the reader is called with `follow_links=True`. A link
+that stays inside the folder is followed (a linked folder is read again under the
+link's name, so its files appear under both names, flagged as duplicate content).
+
+Dates (`published_at`) are read by one rule; anything else is an `InvalidDate`:
+
+1. ISO 8601 as Python's `datetime.fromisoformat` reads it (`2024-03-01`,
+   `2024-03-01T12:00:00+02:00`, `2024-03-01 12:00`, `20240301`, a trailing `Z`).
+2. Otherwise dateutil, only if the string gives a full year, month and day (so
+   `12`, `March 2024` or `12:00 EST` are invalid, never completed from today's date).
+   This covers RFC 2822 (`Fri, 01 Mar 2024 12:00:00 +0100`) and forms such as
+   `March 1, 2024`. All-numeric dates with slashes are read month first (`01/02/2024`
+   is 2 January); a two-digit year is placed within 50 years of the current year.
+3. A zone is a numeric offset (`+01:00`, `-0500`, `+3`; `UTC+3` and `GMT+3` mean
+   three hours ahead, not the POSIX reverse) or one of the upper-case names in
+   `NAMED_ZONES` (US meanings: `CST` is US Central, not China). Any other zone name
+   is an `InvalidDate`, never silently dropped. A name and an offset that disagree
+   (`EST+3`) are an `InvalidDate`.
+4. A date without a zone is UTC. The result is converted to UTC; a date that falls
+   outside years 1-9999 in UTC (`9999-12-31T23:00-05:00`) is an `InvalidDate`.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
+import io
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow.parquet as pq
 from dateutil import parser as dateparser
@@ -29,8 +63,18 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 TEXT_SUFFIXES = {".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 MAX_ID_CHARS = 256
+MAX_MESSAGE_CHARS = 500
+
+# Hours east of UTC. Deliberately small: names such as IST (India, Ireland, Israel) mean
+# several zones, and a guessed zone is a silently wrong timestamp.
+NAMED_ZONES = {
+    "UTC": 0, "UT": 0, "GMT": 0, "Z": 0,
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+    "BST": 1, "CET": 1, "CEST": 2, "EET": 2, "EEST": 3, "MSK": 3,
+}
 
 _WHITESPACE = re.compile(r"\s+")
+_LARGEST_INT_ID = 10**MAX_ID_CHARS
 
 
 class RecordError(ValueError):
@@ -39,6 +83,10 @@ class RecordError(ValueError):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE_CHARS]
 
 
 def content_id(text: str) -> str:
@@ -51,8 +99,40 @@ def content_key(text: str) -> str:
     return hashlib.sha256(_WHITESPACE.sub(" ", text).strip().encode("utf-8")).hexdigest()
 
 
+# dateutil reads "UTC+3" the POSIX way (three hours *behind*) and drops the offset of
+# "UTC +3"; news means three hours ahead, so the name goes and the plain offset stays.
+_UTC_PLUS_OFFSET = re.compile(r"(?<![A-Za-z])(?:UTC|GMT|UT)\s*(?=[+-]\d)")
+# Two defaults that differ in year, month and day: a component dateutil took from the
+# default shows up as a difference between the two parses.
+_DEFAULTS = (datetime(2001, 1, 1), datetime(2002, 2, 2))
+
+
+def _zone(name: str | None, offset: int | None):
+    if name is None:
+        return None if offset is None else timezone(timedelta(seconds=offset))
+    hours = NAMED_ZONES.get(name)
+    if hours is None:
+        raise RecordError("InvalidDate", f"unknown time zone {name[:20]!r}")
+    if offset is not None and offset != hours * 3600:
+        raise RecordError("InvalidDate", f"time zone {name} and offset {offset / 3600:+g} h disagree")
+    return timezone(timedelta(hours=hours))
+
+
+def _parse_date_string(value: str) -> datetime:
+    text = value.strip()
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    text = _UTC_PLUS_OFFSET.sub("", text)
+    first, second = (dateparser.parse(text, default=d, tzinfos=_zone) for d in _DEFAULTS)
+    if first.date() != second.date():
+        raise RecordError("InvalidDate", f"not a full date (year, month and day): {value[:80]!r}")
+    return first
+
+
 def parse_timestamp(value) -> str | None:
-    """ISO 8601 string in UTC for a date value; naive dates are taken to be UTC."""
+    """ISO 8601 string in UTC for a date value, by the rule in this module's docstring."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -61,14 +141,19 @@ def parse_timestamp(value) -> str | None:
         parsed = datetime(value.year, value.month, value.day)
     elif isinstance(value, str):
         try:
-            parsed = dateparser.parse(value)
-        except (ValueError, OverflowError):
+            parsed = _parse_date_string(value)
+        except RecordError:
+            raise
+        except Exception:  # noqa: BLE001 - dateutil raises assorted types on odd strings
             raise RecordError("InvalidDate", f"cannot parse date {value[:80]!r}") from None
     else:
         raise RecordError("WrongType", f"date must be a string, got {type(value).__name__}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).isoformat()
+    try:
+        return parsed.astimezone(timezone.utc).isoformat()
+    except (OverflowError, ValueError):
+        raise RecordError("InvalidDate", f"date {str(value)[:80]!r} is outside years 1-9999 in UTC") from None
 
 
 def _optional_str(record: dict, field: str, cfg: InputConfig) -> str | None:
@@ -116,6 +201,9 @@ def document_from_record(record, source: str, line: int | None, cfg: InputConfig
     elif isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
         raise RecordError("WrongType", f"field {cfg.id_field!r} must be a string or an integer, got {type(raw_id).__name__}")
     else:
+        if isinstance(raw_id, int) and abs(raw_id) >= _LARGEST_INT_ID:
+            # Checked before str(): Python refuses to format integers of over 4,300 digits.
+            raise RecordError("InvalidId", f"integer id has more than {MAX_ID_CHARS} digits")
         doc_id = str(raw_id)
         _check_decoded(doc_id, cfg.id_field)
         if len(doc_id) > MAX_ID_CHARS:
@@ -141,8 +229,50 @@ def _looks_like_html(text: str) -> bool:
     return bool(_HTML_START.match(text[:200]))
 
 
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def _open_regular(path: Path, follow: bool = True) -> BinaryIO:
+    """Opens a regular file for reading, or raises RecordError("NotARegularFile") / OSError.
+
+    O_NONBLOCK makes opening a named pipe return at once instead of waiting for a writer;
+    the type is checked on the open descriptor, so a file swapped after a check is caught too.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise RecordError("NotARegularFile", f"{path.name} is {_file_kind(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _parse_json_line(line: str) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        return RecordError("InvalidJSON", f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return RecordError("InvalidJSON", "invalid JSON: nested too deeply")
+    except Exception as exc:  # noqa: BLE001 - e.g. an integer of over 4,300 digits (ValueError)
+        return RecordError("InvalidJSON", f"invalid JSON: {_describe(exc)}")
+
+
 def _records_jsonl(path: Path) -> Iterator[tuple[int, object]]:
-    with path.open("rb") as fh:
+    with _open_regular(path) as fh:
         for number, raw_line in enumerate(fh, start=1):
             try:
                 line = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -151,10 +281,7 @@ def _records_jsonl(path: Path) -> Iterator[tuple[int, object]]:
                 continue
             if not line.strip():
                 continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, RecordError("InvalidJSON", f"invalid JSON: {exc.msg} at column {exc.colno}")
+            yield number, _parse_json_line(line)
 
 
 def allow_large_csv_fields() -> None:
@@ -165,9 +292,26 @@ def allow_large_csv_fields() -> None:
 allow_large_csv_fields()
 
 
-def _records_csv(path: Path) -> Iterator[tuple[int, object]]:
+def _used_fields(cfg: InputConfig) -> list[str]:
+    return [cfg.text_field, cfg.id_field, cfg.title_field, cfg.url_field, cfg.date_field, cfg.outlet_field]
+
+
+def _check_unique_columns(names: list[str], cfg: InputConfig) -> None:
+    # A record is a mapping, so of two columns with one name only one can survive; for the
+    # fields we read that would silently pick one. Repeats of other names (often blank
+    # headers in spreadsheet exports) lose nothing we use.
+    for field in dict.fromkeys(_used_fields(cfg)):
+        positions = [i + 1 for i, name in enumerate(names) if name == field]
+        if len(positions) > 1:
+            raise RecordError(
+                "DuplicateColumn",
+                f"the header names {field!r} more than once (columns {', '.join(map(str, positions))}); rename or drop all but one",
+            )
+
+
+def _records_csv(path: Path, cfg: InputConfig) -> Iterator[tuple[int, object]]:
     # utf-8-sig: spreadsheet exports start with a byte-order mark that must not stick to the first header.
-    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+    with io.TextIOWrapper(_open_regular(path), encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh, strict=True)
         try:
             header = next(reader)
@@ -175,6 +319,7 @@ def _records_csv(path: Path) -> Iterator[tuple[int, object]]:
             return
         except csv.Error as exc:
             raise RecordError("InvalidCSV", f"cannot read the header: {exc}") from None
+        _check_unique_columns(header, cfg)
         line = reader.line_num + 1
         while True:
             try:
@@ -192,18 +337,46 @@ def _records_csv(path: Path) -> Iterator[tuple[int, object]]:
             line = reader.line_num + 1
 
 
-def _records_parquet(path: Path) -> Iterator[tuple[int, object]]:
-    number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-        for record in batch.to_pylist():
-            number += 1
-            yield number, record
+def _parquet_row(batch, index: int, cfg: InputConfig) -> object:
+    record = {}
+    for name, column in zip(batch.schema.names, batch.columns):
+        try:
+            record[name] = column[index].as_py()
+        except Exception as exc:  # noqa: BLE001 - e.g. a timestamp beyond year 9999
+            kind = "InvalidDate" if name == cfg.date_field else "InvalidValue"
+            return RecordError(kind, f"field {name!r} cannot be read: {_describe(exc)}")
+    return record
 
 
-def _read_file_document(path: Path, root: Path, cfg: InputConfig) -> Document | Rejected:
+def _records_parquet(path: Path, cfg: InputConfig) -> Iterator[tuple[int, object]]:
+    with _open_regular(path) as fh:
+        parquet = pq.ParquetFile(fh)
+        names = parquet.schema_arrow.names
+        _check_unique_columns(names, cfg)
+        # Only the fields we use: a column we never read cannot cost a record.
+        columns = [name for name in names if name in set(_used_fields(cfg))]
+        number = 0
+        for batch in parquet.iter_batches(batch_size=1024, columns=columns):
+            try:
+                records = batch.to_pylist()
+            except Exception:  # noqa: BLE001 - one bad value fails the whole batch; find it row by row
+                records = [_parquet_row(batch, i, cfg) for i in range(batch.num_rows)]
+            for record in records:
+                number += 1
+                yield number, record
+
+
+def _read_file_document(path: Path, rel_id: str, cfg: InputConfig, open_path: Path | None = None) -> Document | Rejected:
+    """One file, one document. `open_path` is what to open when `path` is a link already
+    resolved and checked (opened without following links, so it cannot be swapped for one)."""
     source = str(path)
-    rel_id = path.relative_to(root).as_posix()
-    data = path.read_bytes()
+    try:
+        with _open_regular(open_path or path, follow=open_path is None) as fh:
+            data = fh.read()
+    except RecordError as exc:
+        return Rejected(source, None, rel_id, Failure("read", exc.kind, str(exc)))
+    except OSError as exc:
+        return Rejected(source, None, rel_id, Failure("read", "UnreadableFile", f"cannot read {path.name}: {exc.strerror or exc}"))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -217,70 +390,191 @@ def _read_file_document(path: Path, root: Path, cfg: InputConfig) -> Document | 
         return Rejected(source, None, rel_id, Failure("read", exc.kind, str(exc)))
 
 
-def _read_folder(root: Path, cfg: InputConfig) -> Iterator[Document | Rejected]:
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
+def _printable(name: str | Path) -> str:
+    """A file system name as UTF-8 text: undecodable bytes (kept as surrogates by Python) become U+FFFD."""
+    return str(name).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _entry_rejected(path: Path, kind: str, message: str) -> Rejected:
+    return Rejected(_printable(path), None, None, Failure("read", kind, message))
+
+
+def _folder_entries(root: Path, follow_links: bool) -> Iterator[tuple[Path, Path] | Rejected]:
+    """(path, path to open) for each regular file under `root` in name order, or a Rejected
+    for an entry that cannot be read.
+
+    Iterative, so that depth is not bounded by Python's recursion limit. Each stack frame
+    carries the real paths of the folders above it: a link back to one of them never ends.
+    """
+    root_real = Path(os.path.realpath(root))
+    stack: list[tuple[Path, frozenset[str], Iterator[str]]] = []
+
+    def enter(folder: Path, real: str, ancestors: frozenset[str]) -> Rejected | None:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as exc:
+            return _entry_rejected(folder, "UnreadableFile", f"cannot list the folder {_printable(folder.name)}: {exc.strerror or exc}")
+        stack.append((folder, ancestors | {real}, iter(names)))
+        return None
+
+    failed = enter(root, str(root_real), frozenset())
+    if failed:
+        yield failed
+    while stack:
+        folder, ancestors, names = stack[-1]
+        name = next(names, None)
+        if name is None:
+            stack.pop()
             continue
-        suffix = path.suffix.lower()
-        if suffix in TEXT_SUFFIXES | HTML_SUFFIXES:
-            yield _read_file_document(path, root, cfg)
+        if name.startswith("."):
+            continue
+        path = folder / name
+        if not _is_utf8(name):
+            # Its name would be the document's id and source, which must be UTF-8 to be written.
+            yield _entry_rejected(path, "UndecodableBytes", f"the name is not valid UTF-8: {_printable(name)}")
+            continue
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError as exc:  # e.g. removed since the folder was listed
+            yield _entry_rejected(path, "UnreadableFile", f"cannot read {name}: {exc.strerror or exc}")
+            continue
+        open_path = path
+        if stat.S_ISLNK(mode):
+            try:
+                target = os.readlink(path)
+            except OSError as exc:  # removed since the folder was listed
+                yield _entry_rejected(path, "UnreadableFile", f"cannot read the link {name}: {exc.strerror or exc}")
+                continue
+            try:
+                mode = os.stat(path).st_mode
+            except FileNotFoundError:
+                yield _entry_rejected(path, "BrokenLink", f"link to nothing: {name} -> {_printable(target)}")
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    yield _entry_rejected(path, "LinkLoop", f"link loop: {name} -> {_printable(target)}")
+                else:
+                    yield _entry_rejected(path, "UnreadableFile", f"cannot follow the link {name}: {exc.strerror or exc}")
+                continue
+            open_path = Path(os.path.realpath(path))
+            if not follow_links and not open_path.is_relative_to(root_real):
+                yield _entry_rejected(path, "LinkOutsideInput", f"link leads outside the input folder, not followed: {name} -> {_printable(target)}")
+                continue
+        if stat.S_ISDIR(mode):
+            real = os.path.realpath(path)
+            if real in ancestors:
+                yield _entry_rejected(path, "LinkLoop", f"link to a folder that contains it: {name} -> {_printable(real)}")
+                continue
+            failed = enter(path, real, ancestors)
+            if failed:
+                yield failed
+        elif stat.S_ISREG(mode):
+            yield path, open_path
         else:
-            yield Rejected(str(path), None, None, Failure("read", "UnsupportedFile", f"not a .txt or .html file: {path.name}"))
+            yield _entry_rejected(path, "NotARegularFile", f"{name} is {_file_kind(mode)}, not a regular file")
+
+
+def _read_folder(root: Path, cfg: InputConfig, follow_links: bool = False) -> Iterator[Document | Rejected]:
+    for entry in _folder_entries(root, follow_links):
+        if isinstance(entry, Rejected):
+            yield entry
+            continue
+        path, open_path = entry
+        if path.suffix.lower() not in TEXT_SUFFIXES | HTML_SUFFIXES:
+            yield _entry_rejected(path, "UnsupportedFile", f"not a .txt or .html file: {path.name}")
+            continue
+        rel_id = path.relative_to(root).as_posix()
+        try:
+            yield _read_file_document(path, rel_id, cfg, open_path)
+        except Exception as exc:  # noqa: BLE001 - one file never stops the folder
+            yield Rejected(str(path), None, rel_id, Failure("read", type(exc).__name__, _describe(exc)))
+
+
+def _readable_id(record, cfg: InputConfig) -> str | None:
+    doc_id = record.get(cfg.id_field) if isinstance(record, dict) else None
+    return doc_id if isinstance(doc_id, str) and _is_utf8(doc_id) else None
+
+
+def _record_item(record, source: str, line: int, cfg: InputConfig) -> Document | Rejected:
+    if isinstance(record, RecordError):
+        return Rejected(source, line, None, Failure("read", record.kind, str(record)))
+    try:
+        return document_from_record(record, source, line, cfg)
+    except RecordError as exc:
+        return Rejected(source, line, _readable_id(record, cfg), Failure("validate", exc.kind, str(exc)))
+    except Exception as exc:  # noqa: BLE001 - whatever a record's contents provoke costs that record only
+        return Rejected(source, line, _readable_id(record, cfg), Failure("validate", type(exc).__name__, _describe(exc)))
 
 
 def _read_records(path: Path, cfg: InputConfig) -> Iterator[Document | Rejected]:
     suffix = path.suffix.lower()
+    source = str(path)
     if suffix in JSONL_SUFFIXES:
         records = _records_jsonl(path)
     elif suffix in CSV_SUFFIXES:
-        records = _records_csv(path)
+        records = _records_csv(path, cfg)
     elif suffix in PARQUET_SUFFIXES:
-        records = _records_parquet(path)
-    else:
-        yield _read_file_document(path, path.parent, cfg) if suffix in TEXT_SUFFIXES | HTML_SUFFIXES else Rejected(
-            str(path), None, None, Failure("read", "UnsupportedFile", f"unknown input format: {path.name}")
-        )
+        records = _records_parquet(path, cfg)
+    elif suffix in TEXT_SUFFIXES | HTML_SUFFIXES:
+        yield _read_file_document(path, path.name, cfg)
         return
-    source = str(path)
+    else:
+        yield Rejected(source, None, None, Failure("read", "UnsupportedFile", f"unknown input format: {path.name}"))
+        return
+    # Only the file as a whole can fail here (it cannot be opened, its header or footer is
+    # unusable, the disk fails mid-read): every per-record failure is a value, not an exception.
     try:
         for line, record in records:
-            if isinstance(record, RecordError):
-                yield Rejected(source, line, None, Failure("read", record.kind, str(record)))
-                continue
-            try:
-                yield document_from_record(record, source, line, cfg)
-            except RecordError as exc:
-                doc_id = record.get(cfg.id_field) if isinstance(record, dict) else None
-                readable_id = doc_id if isinstance(doc_id, str) and _is_utf8(doc_id) else None
-                yield Rejected(source, line, readable_id, Failure("validate", exc.kind, str(exc)))
-    except RecordError as exc:  # the whole file is unreadable (e.g. a CSV without a usable header)
+            yield _record_item(record, source, line, cfg)
+    except RecordError as exc:
         yield Rejected(source, None, None, Failure("read", exc.kind, str(exc)))
     except OSError as exc:
-        yield Rejected(source, None, None, Failure("read", type(exc).__name__, str(exc)))
+        yield Rejected(source, None, None, Failure("read", "UnreadableFile", f"cannot read {path.name}: {exc.strerror or exc}"))
     except Exception as exc:  # noqa: BLE001 - e.g. a corrupt Parquet file; recorded, the job goes on
-        yield Rejected(source, None, None, Failure("read", type(exc).__name__, str(exc)[:500]))
+        yield Rejected(source, None, None, Failure("read", type(exc).__name__, str(exc)[:MAX_MESSAGE_CHARS]))
+
+
+def _read_input(path: Path, cfg: InputConfig, follow_links: bool) -> Iterator[Document | Rejected]:
+    items = _read_folder(path, cfg, follow_links) if path.is_dir() else _read_records(path, cfg)
+    try:
+        yield from items
+    except Exception as exc:  # noqa: BLE001 - a reader's own bug costs the rest of this input, not the job
+        yield Rejected(str(path), None, None, Failure("read", type(exc).__name__, _describe(exc)))
 
 
 def check_inputs(paths: list[str]) -> list[Path]:
-    """Resolves the input paths, raising InputError when one does not exist."""
+    """Resolves the input paths, raising InputError when one does not exist or is neither a
+    regular file nor a folder (a named pipe would be drained by the first of the two passes
+    over the input, counting and reading, and then block the second)."""
     if not paths:
         raise InputError("no input given")
     resolved = []
     for p in paths:
         path = Path(p)
-        if not path.exists():
-            raise InputError(f"input not found: {p}")
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise InputError(f"input not found: {p}") from None
+        except OSError as exc:
+            raise InputError(f"cannot read input {p}: {exc.strerror or exc}") from None
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise InputError(f"input is {_file_kind(mode)}, not a file or folder: {p}")
+        if not _is_utf8(str(path.resolve())):
+            raise InputError(f"input path is not valid UTF-8 (it names every record it holds): {_printable(p)}")
         resolved.append(path.resolve())
     return resolved
 
 
-def read_corpus(paths: list[Path], cfg: InputConfig) -> Iterator[Document | Rejected]:
-    """All records of all inputs, in order; duplicate ids rejected, duplicate content flagged."""
+def read_corpus(paths: list[Path], cfg: InputConfig, *, follow_links: bool = False) -> Iterator[Document | Rejected]:
+    """All records of all inputs, in order; duplicate ids rejected, duplicate content flagged.
+
+    `follow_links`: inside input folders, also read links whose target lies outside the
+    folder (by default they are refused with a `LinkOutsideInput` failure row).
+    """
     seen_ids: set[str] = set()
     first_with_content: dict[bytes, str] = {}
     for path in paths:
-        items = _read_folder(path, cfg) if path.is_dir() else _read_records(path, cfg)
-        for item in items:
+        for item in _read_input(path, cfg, follow_links):
             if isinstance(item, Rejected):
                 yield item
                 continue

@@ -6,6 +6,8 @@ import csv
 import dataclasses
 import datetime as dt
 import json
+import os
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +17,7 @@ import pytest
 from pipeline.config import InputConfig
 from pipeline.documents import Document, Rejected
 from pipeline.errors import InputError
-from pipeline.io.readers import MAX_ID_CHARS, check_inputs, content_id, parse_timestamp, read_corpus
+from pipeline.io.readers import MAX_ID_CHARS, RecordError, check_inputs, content_id, parse_timestamp, read_corpus
 
 CFG = InputConfig()
 
@@ -480,3 +482,293 @@ def test_order_is_deterministic_across_inputs(tmp_path):
     b = tmp_path / "b.csv"
     b.write_text("id,text\n3,c\n", encoding="utf-8")
     assert [i.doc_id for i in read_corpus([b, a], CFG)] == ["3", "1", "2"]
+
+
+# --- one bad record costs that record only -----------------------------------------------------
+
+
+def test_records_that_make_parsers_raise_lose_only_themselves(tmp_path):
+    # Each bad line raised out of the reader before (RecursionError, ValueError, OverflowError)
+    # and the rest of the file was gone: 8 lines gave 1 document and 1 failure.
+    path = jsonl(tmp_path, [
+        {"id": "a", "text": "one"},
+        "[" * 100_000 + "]" * 100_000,
+        {"id": "b", "text": "two"},
+        '{"id": ' + "7" * 5000 + ', "text": "huge id"}',
+        {"id": "c", "text": "three"},
+        {"id": "d", "text": "four", "published_at": "9999-12-31T23:00-05:00"},
+        {"id": "e", "text": "five"},
+        {"id": "f", "text": "six"},
+    ])
+    assert kinds(read(path)) == [
+        ("doc", 1, "a", None), ("rej", 2, None, "InvalidJSON"), ("doc", 3, "b", None), ("rej", 4, None, "InvalidJSON"),
+        ("doc", 5, "c", None), ("rej", 6, "d", "InvalidDate"), ("doc", 7, "e", None), ("doc", 8, "f", None),
+    ]
+
+
+def test_large_integer_ids_are_invalid_ids_not_crashes(tmp_path):
+    # 4,000 digits parse as JSON but cannot be formatted by str() without raising.
+    path = jsonl(tmp_path, ['{"id": ' + "9" * 4000 + ', "text": "x"}', '{"id": ' + "9" * 300 + ', "text": "y"}', {"id": 1, "text": "z"}])
+    assert kinds(read(path)) == [("rej", 1, None, "InvalidId"), ("rej", 2, None, "InvalidId"), ("doc", 3, "1", None)]
+
+
+def test_csv_date_out_of_range_loses_only_its_row(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,text,published_at\na,one,2024-01-01\nb,two,9999-12-31T23:00-05:00\nc,three,0001-01-01T01:00+05:00\nd,four,\n", encoding="utf-8")
+    assert kinds(read(path)) == [("doc", 2, "a", None), ("rej", 3, "b", "InvalidDate"), ("rej", 4, "c", "InvalidDate"), ("doc", 5, "d", None)]
+
+
+def test_parquet_unconvertible_timestamp_loses_only_its_row(tmp_path):
+    # Seen from +05:00, the last microsecond Python can hold in UTC is in year 10000: pyarrow
+    # cannot convert that value, and converting the batch at once fails for all its rows.
+    last = int((dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.timezone.utc) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).total_seconds() * 1e6)
+    stamps = pa.array([0, last, 86_400_000_000], pa.timestamp("us", tz="+05:00"))
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": ["x", "y", "z"], "published_at": stamps}), path)
+    items = read(path)
+    assert kinds(items) == [("doc", 1, "a", None), ("rej", 2, None, "InvalidDate"), ("doc", 3, "c", None)]
+    assert items[2].published_at == "1970-01-02T00:00:00+00:00"
+
+
+def test_parquet_columns_that_are_not_read_cannot_cost_a_record(tmp_path):
+    last = int((dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.timezone.utc) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).total_seconds() * 1e6)
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": ["a"], "text": ["x"], "other": pa.array([last], pa.timestamp("us", tz="+05:00"))}), path)
+    assert kinds(read(path)) == [("doc", 1, "a", None)]
+
+
+# --- dates: one documented rule ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2024-03-01 12:00 EST", "2024-03-01T17:00:00+00:00"),
+        ("2024-03-01T12:00:00 CEST", "2024-03-01T10:00:00+00:00"),
+        ("Fri, 01 Mar 2024 12:00:00 GMT", "2024-03-01T12:00:00+00:00"),
+        ("Fri, 01 Mar 2024 12:00:00 +0100 (CET)", "2024-03-01T11:00:00+00:00"),
+        ("2024-03-01 12:00 UTC+3", "2024-03-01T09:00:00+00:00"),  # three hours ahead, not POSIX's reverse
+        ("2024-03-01 12:00 GMT -2", "2024-03-01T14:00:00+00:00"),
+        ("2024-03-01 12:00 MSK", "2024-03-01T09:00:00+00:00"),
+        ("March 1, 2024", "2024-03-01T00:00:00+00:00"),
+        ("01/02/2024", "2024-01-02T00:00:00+00:00"),  # month first
+        ("20240301", "2024-03-01T00:00:00+00:00"),
+        (dt.date(2024, 3, 1), "2024-03-01T00:00:00+00:00"),
+    ],
+)
+def test_dates_by_the_documented_rule(value, expected):
+    assert parse_timestamp(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "12",  # was the 12th of the current month
+        "12:00 EST",  # was today at 12:00, zone dropped
+        "March 2024", "Tuesday", "2024",
+        "2024-03-01 12:00 XYZ",  # an unknown zone was dropped (taken as UTC)
+        "2024-03-01 12:00 IST",  # India, Ireland or Israel: not guessed
+        "2024-03-01 12:00 EST+3",  # name and offset disagree
+        "9999-12-31T23:00-05:00", "0001-01-01T00:30+01:00",  # outside years 1-9999 in UTC
+        "99999999999999999999",
+    ],
+)
+def test_dates_outside_the_rule_are_invalid(value):
+    with pytest.raises(RecordError) as info:
+        parse_timestamp(value)
+    assert info.value.kind == "InvalidDate"
+
+
+def test_datetime_value_out_of_range_in_utc_is_invalid():
+    with pytest.raises(RecordError, match="outside years"):
+        parse_timestamp(dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-5))))
+
+
+# --- duplicate columns -------------------------------------------------------------------------
+
+
+def test_csv_duplicate_column_of_a_read_field_is_refused(tmp_path):
+    # Two text columns: the last used to win silently.
+    path = tmp_path / "in.csv"
+    path.write_text("id,text,title,text\na,first,T,second\n", encoding="utf-8")
+    rej = only_rejected(read(path))
+    assert (rej.line, rej.failure.stage, rej.failure.error_type) == (None, "read", "DuplicateColumn")
+    assert "'text'" in rej.failure.message and "columns 2, 4" in rej.failure.message
+
+
+def test_csv_duplicate_column_that_is_not_read_is_harmless(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,text,,\na,body,x,y\n", encoding="utf-8")
+    assert kinds(read(path)) == [("doc", 2, "a", None)]
+
+
+def test_parquet_duplicate_column_of_a_read_field_is_refused(tmp_path):
+    path = tmp_path / "in.parquet"
+    table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["x"]), pa.array(["T1"]), pa.array(["T2"])], names=["id", "text", "title", "title"])
+    pq.write_table(table, path)
+    rej = only_rejected(read(path))
+    assert rej.failure.error_type == "DuplicateColumn" and "'title'" in rej.failure.message
+
+
+# --- links, pipes and unreadable entries in folders --------------------------------------------
+
+
+def fates(items) -> list[tuple]:
+    """(name, error_type or None) per item: what happened to each folder entry."""
+    return [(Path(i.source).name, i.failure.error_type if isinstance(i, Rejected) else None) for i in items]
+
+
+def test_link_leaving_the_folder_is_refused(tmp_path):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash", encoding="utf-8")
+    (root / "a.txt").write_text("Plain article.", encoding="utf-8")
+    (root / "b.txt").symlink_to(secret)
+    (root / "c.txt").symlink_to("../secret.txt")
+    (root / "d.txt").symlink_to("/etc/passwd")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.txt").write_text("outside folder file", encoding="utf-8")
+    (root / "e").symlink_to(tmp_path / "elsewhere")
+    items = read(root)
+    assert fates(items) == [("a.txt", None), ("b.txt", "LinkOutsideInput"), ("c.txt", "LinkOutsideInput"),
+                            ("d.txt", "LinkOutsideInput"), ("e", "LinkOutsideInput")]
+    assert "secret.txt" in items[1].failure.message and items[1].doc_id is None
+    assert not any(isinstance(i, Document) and "root:" in i.raw for i in items)
+
+
+def test_links_leaving_the_folder_are_followed_on_request(tmp_path):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (tmp_path / "secret.txt").write_text("Outside text.", encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.html").write_text("<p>Outside page</p>", encoding="utf-8")
+    (root / "b.txt").symlink_to(tmp_path / "secret.txt")
+    (root / "e").symlink_to(tmp_path / "elsewhere")
+    items = list(read_corpus([root], CFG, follow_links=True))
+    assert kinds(items) == [("doc", None, "b.txt", None), ("doc", None, "e/x.html", None)]
+    assert items[0].raw == "Outside text." and items[0].source == str(root / "b.txt")
+    assert items[1].is_html is True and items[1].source == str(root / "e" / "x.html")
+
+
+def test_links_inside_the_folder_are_followed(tmp_path):
+    (tmp_path / "a.txt").write_text("Same story.", encoding="utf-8")
+    (tmp_path / "b.txt").symlink_to("a.txt")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.txt").write_text("Another story.", encoding="utf-8")
+    (tmp_path / "z").symlink_to("sub")
+    items = read(tmp_path)
+    assert [(i.doc_id, i.duplicate_of) for i in items] == [("a.txt", None), ("b.txt", "a.txt"), ("sub/c.txt", None), ("z/c.txt", "sub/c.txt")]
+
+
+@pytest.mark.parametrize("follow_links", [False, True])
+def test_dangling_links_loops_and_pipes_each_get_a_row(tmp_path, follow_links):
+    # All of these used to be skipped without a trace.
+    (tmp_path / "a.txt").write_text("Readable.", encoding="utf-8")
+    (tmp_path / "b.txt").symlink_to(tmp_path / "missing.txt")
+    (tmp_path / "c.txt").symlink_to("d.txt")
+    (tmp_path / "d.txt").symlink_to("c.txt")
+    os.mkfifo(tmp_path / "e.txt")
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "up").symlink_to("..")
+    (tmp_path / "g.txt").write_text("Still read.", encoding="utf-8")
+    items = list(read_corpus([tmp_path], CFG, follow_links=follow_links))
+    assert fates(items) == [("a.txt", None), ("b.txt", "BrokenLink"), ("c.txt", "LinkLoop"), ("d.txt", "LinkLoop"),
+                            ("e.txt", "NotARegularFile"), ("up", "LinkLoop"), ("g.txt", None)]
+    assert "named pipe" in items[4].failure.message
+
+
+def test_socket_in_a_folder_gets_a_row(tmp_path):
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(tmp_path / "s.txt"))
+    except OSError:
+        pytest.skip("cannot create a unix socket here")
+    try:
+        assert fates(read(tmp_path)) == [("s.txt", "NotARegularFile")]
+    finally:
+        server.close()
+
+
+def test_unreadable_file_in_a_folder_is_a_row_and_the_folder_goes_on(tmp_path):
+    # /proc/self/mem is a regular file whose first bytes cannot be read, even by root (where
+    # chmod 000 would not stop a read): a real I/O error, reached through a followed link.
+    mem = Path("/proc/self/mem")
+    if not mem.exists():
+        pytest.skip("needs Linux /proc")
+    (tmp_path / "a.txt").write_text("Before.", encoding="utf-8")
+    (tmp_path / "b.txt").symlink_to(mem)
+    (tmp_path / "c.html").symlink_to(mem)
+    (tmp_path / "d.txt").write_text("After.", encoding="utf-8")
+    items = list(read_corpus([tmp_path], CFG, follow_links=True))
+    assert fates(items) == [("a.txt", None), ("b.txt", "UnreadableFile"), ("c.html", "UnreadableFile"), ("d.txt", None)]
+    assert items[1].doc_id == "b.txt" and "Input/output error" in items[1].failure.message
+
+
+def test_unreadable_record_file_is_one_row(tmp_path):
+    mem = Path("/proc/self/mem")
+    if not mem.exists():
+        pytest.skip("needs Linux /proc")
+    (tmp_path / "in.jsonl").symlink_to(mem)
+    rej = only_rejected(read(tmp_path / "in.jsonl"))
+    assert (rej.line, rej.failure.error_type) == (None, "UnreadableFile")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode (see the /proc/self/mem tests)")
+def test_permission_denied_file_and_folder_are_rows(tmp_path):
+    (tmp_path / "a.txt").write_text("Secret.", encoding="utf-8")
+    (tmp_path / "a.txt").chmod(0)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.txt").write_text("Hidden.", encoding="utf-8")
+    (tmp_path / "b").chmod(0)
+    (tmp_path / "c.txt").write_text("Readable.", encoding="utf-8")
+    try:
+        assert fates(read(tmp_path)) == [("a.txt", "UnreadableFile"), ("b", "UnreadableFile"), ("c.txt", None)]
+    finally:
+        (tmp_path / "b").chmod(0o755)
+
+
+def test_undecodable_file_name_is_a_row_that_can_be_written(tmp_path):
+    with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt"), "wb") as fh:
+        fh.write(b"Body.")
+    (tmp_path / "z.txt").write_text("Fine.", encoding="utf-8")
+    items = read(tmp_path)
+    assert kinds(items) == [("rej", None, None, "UndecodableBytes"), ("doc", None, "z.txt", None)]
+    assert items[0].source.encode("utf-8") and items[0].failure.message.encode("utf-8")
+
+
+def read_with_timeout(paths, seconds=20):
+    result = []
+    thread = threading.Thread(target=lambda: result.extend(read_corpus(paths, CFG)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "reading blocked"
+    return result
+
+
+def test_named_pipe_as_input_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "feed.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"input is a named pipe, not a file or folder: .*feed\.jsonl$"):
+        check_inputs([str(fifo)])
+    # Called without check_inputs, the reader still refuses it instead of blocking.
+    rej = only_rejected(read_with_timeout([fifo]))
+    assert rej.failure.error_type == "NotARegularFile" and "named pipe" in rej.failure.message
+
+
+def test_named_pipe_in_a_folder_does_not_block(tmp_path):
+    os.mkfifo(tmp_path / "x.txt")
+    assert fates(read_with_timeout([tmp_path])) == [("x.txt", "NotARegularFile")]
+
+
+def test_check_inputs_refuses_devices(tmp_path):
+    with pytest.raises(InputError, match="input is a device"):
+        check_inputs(["/dev/null"])
+
+
+def test_parquet_without_any_read_column_still_gives_a_row_per_record(tmp_path):
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": ["a", "b"]}), path)
+    assert kinds(read(path)) == [("rej", 1, None, "MissingText"), ("rej", 2, None, "MissingText")]
