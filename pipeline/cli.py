@@ -12,8 +12,6 @@ import logging
 import os
 import signal
 import sys
-import threading
-import time
 from pathlib import Path
 
 import redis
@@ -42,29 +40,33 @@ def _config(args) -> Config:
     return config
 
 
-def _celery(url: str):
-    os.environ[BROKER_ENV] = url
-    from workers import app
-    from workers import tasks
+def _checked_job(args, config: Config) -> tuple[str, Path]:
+    """What `run` and `submit` check before anything is queued or started: the job id, the
+    output folder, the configured models."""
+    from pipeline.checks import check_models, check_writable_output
+    from pipeline.io.readers import check_inputs
+    from pipeline.jobs import new_job_id, validate_job_id
 
-    app.conf.broker_url = url
-    return tasks
-
-
-def _submit(args, url: str, config: Config, job_id: str):
-    from pipeline.jobs import JobState
-    from pipeline.producer import submit_job
-
-    tasks = _celery(url)
-    state = JobState.from_url(url)
-    return submit_job(job_id, args.inputs, args.out, config, state, tasks.send_batch, tasks.send_finalize)
+    job_id = validate_job_id(args.job) if args.job else new_job_id()
+    check_inputs(args.inputs)
+    out = check_writable_output(args.out)
+    check_models(config)
+    return job_id, out
 
 
 def cmd_submit(args) -> int:
-    from pipeline.jobs import new_job_id
+    from pipeline.jobs import JobState
+    from pipeline.producer import submit_job
+    from workers.app import configure
+    from workers import tasks
 
     url = broker_url(args.broker)
-    sub = _submit(args, url, _config(args), args.job or new_job_id())
+    config = _config(args)
+    state = JobState.from_url(url)
+    state.check_reachable()
+    job_id, out = _checked_job(args, config)
+    configure(url)
+    sub = submit_job(job_id, args.inputs, out, config, state, tasks.send_batch, tasks.send_finalize)
     verb = "resumed" if sub.resumed else "submitted"
     print(f"{sub.job_id}")
     print(f"{verb}: {sub.enqueued_batches} batches enqueued, {sub.skipped_batches} already committed, {sub.total_batches} in all", file=sys.stderr)
@@ -74,18 +76,20 @@ def cmd_submit(args) -> int:
 def cmd_status(args) -> int:
     from pipeline.jobs import JobState
 
-    summary = JobState.from_url(broker_url(args.broker)).summary(args.job)
-    print(json.dumps(summary, indent=2))
+    state = JobState.from_url(broker_url(args.broker))
+    state.check_reachable()
+    print(json.dumps(state.summary(args.job), indent=2))
     return 0
 
 
 def cmd_worker(args) -> int:
-    url = broker_url(args.broker)
-    if args.config:
-        os.environ["NLP_PIPELINE_CONFIG"] = args.config
-    _celery(url)
-    from workers import app
+    from pipeline.config import load_worker_settings
+    from workers.app import app, configure
 
+    url = broker_url(args.broker)
+    settings = load_worker_settings(args.config)
+    preload = load_config(args.preload) if args.preload else None
+    configure(url, settings, preload)
     argv = ["worker", "--concurrency", str(args.concurrency), "--queues", args.queues, "--loglevel", args.loglevel]
     logging.getLogger().info("worker on %s", redact_url(url))
     app.worker_main(argv)
@@ -106,57 +110,30 @@ def _count_records(args, config: Config) -> int:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from pipeline.jobs import JobState, new_job_id, validate_job_id
-    from pipeline.local import EmbeddedRedis, LocalWorkers
+    from pipeline.config import load_worker_settings
+    from pipeline.io.manifest import manifest_path
+    from pipeline.local import LocalDeployment
 
     config = _config(args)
-    job_id = validate_job_id(args.job) if args.job else new_job_id()
-    out = args.out.resolve()
+    load_worker_settings(args.worker_config)  # a bad settings file fails here, not in every worker
+    job_id, out = _checked_job(args, config)
     total_records = _count_records(args, config)
-    broker = EmbeddedRedis(out / "_broker").start()
-    queues = ",".join(q for q in ("batches", config.worker.models_queue) if q)
-    workers = LocalWorkers(broker.url, args.workers, out / "_logs" / "worker.log", queues=queues, config=args.config).start()
-    print(f"job {job_id}: {total_records} records, {args.workers} worker processes, broker {broker.url}", file=sys.stderr)
-    producer_error: list[BaseException] = []
-
-    def produce():
-        try:
-            _submit(args, broker.url, config, job_id)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            producer_error.append(exc)
-
-    # SIGTERM (e.g. from a supervisor) stops everything the same way Ctrl-C does.
-    signal.signal(signal.SIGTERM, _interrupt)
+    queues = ",".join(q for q in ("batches", config.routing.models_queue) if q)
+    # SIGTERM (a supervisor) and SIGHUP (the terminal closed) stop everything the way Ctrl-C does.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    local = LocalDeployment(out / "_broker", [(args.workers, queues)], log_dir=out / "_logs",
+                            worker_config=args.worker_config, preload=args.config)
     try:
-        producer = threading.Thread(target=produce, daemon=True, name="producer")
-        producer.start()
-        state = JobState.from_url(broker.url)
-        with tqdm(total=total_records, unit="doc", desc=job_id, disable=args.quiet, dynamic_ncols=True) as bar:
-            while True:
-                time.sleep(0.5)
-                if producer_error:
-                    raise producer_error[0]
-                if not workers.alive():
-                    raise PipelineError(f"the worker exited; see {workers.log_file}")
-                if not state.exists(job_id):
-                    continue
-                summary = state.summary(job_id)
-                bar.update(summary["records_done"] - bar.n)
-                if summary["finished_at"]:
-                    break
-                failed = summary["batches_failed"]
-                if failed and summary["batches_total"] == summary["batches_done"] + len(failed):
-                    raise PipelineError(
-                        f"{len(failed)} batch(es) failed after retries (first: {next(iter(failed.values()))}); "
-                        f"see {workers.log_file}, then rerun with --job {job_id} to retry them"
-                    )
+        with local:
+            print(f"job {job_id}: {total_records} records, {args.workers} worker processes, broker {local.broker.url}", file=sys.stderr)
+            local.submit(job_id, args.inputs, out, config)
+            with tqdm(total=total_records, unit="doc", desc=job_id, disable=args.quiet, dynamic_ncols=True) as bar:
+                summary = local.wait(job_id, on_poll=lambda s: s and bar.update(s["records_done"] - bar.n))
     except KeyboardInterrupt:
         print(f"\ninterrupted: committed batches are kept; resume with --job {job_id}", file=sys.stderr)
         return 130
-    finally:
-        workers.stop()
-        broker.stop()
-    return _report(summary, out / "_jobs" / f"{job_id}.json")
+    return _report(summary, manifest_path(out, job_id))
 
 
 def _report(summary: dict, manifest: Path) -> int:
@@ -179,13 +156,34 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 # Subcommands with parsers of their own: everything after the name goes to them, --help included.
+# They live in pipeline_train, whose dependencies come with the `train` extra (not in the worker image).
 DELEGATED = {
-    "train": ("pipeline.training.train", "train the sentiment or stance model"),
-    "evaluate": ("pipeline.training.evaluate", "score a model or a baseline on labelled files"),
-    "distill": ("pipeline.training.distill", "label a transfer set with a larger stance teacher"),
-    "eval-cleaning": ("pipeline.cleaning_eval", "measure HTML extraction on the trafilatura evaluation set"),
+    "train": ("pipeline_train.train", "train the sentiment or stance model"),
+    "evaluate": ("pipeline_train.evaluate", "score a model or a baseline on labelled files"),
+    "distill": ("pipeline_train.distill", "label a transfer set with a larger stance teacher"),
+    "eval-cleaning": ("pipeline_train.cleaning_eval", "measure HTML extraction on the trafilatura evaluation set"),
 }
+
+
+def _delegate(name: str, argv: list[str]) -> int:
+    import importlib
+
+    try:
+        module = importlib.import_module(DELEGATED[name][0])
+    except ModuleNotFoundError as exc:
+        raise PipelineError(f"{name} needs {exc.name!r}: install the train extra: pip install -e '.[train]'") from None
+    return module.main(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="process a corpus with an embedded broker and local workers, and wait")
     _add_input_options(p)
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--workers", type=positive_int, default=2, help="worker processes (default 2)")
+    p.add_argument("--worker-config", help="YAML file overlaying configs/worker.yaml (retries, visibility timeout, threads)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
@@ -211,16 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="start a Celery worker (sane defaults over `celery worker`)")
     p.add_argument("--broker", help=f"broker URL (default ${BROKER_ENV})")
-    p.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    p.add_argument("--concurrency", type=positive_int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     p.add_argument("--queues", default="batches", help="comma-separated queues to consume (default batches)")
-    p.add_argument("--config", help="YAML file overlaying configs/default.yaml")
+    p.add_argument("--config", help="worker settings: YAML file overlaying configs/worker.yaml")
+    p.add_argument("--preload", help="job configuration file whose models to load at start (default: configs/default.yaml's)")
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("summary", help="counts, top entities and per-target stance of an output folder")
     p.add_argument("dir", type=Path)
     p.add_argument("--job", help="only this job")
-    p.add_argument("--top", type=int, default=10, help="entities to list (default 10)")
+    p.add_argument("--top", type=positive_int, default=10, help="entities to list (default 10)")
     p.set_defaults(func=cmd_summary)
 
     for name, (_, text) in DELEGATED.items():
@@ -233,9 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv and argv[0] in DELEGATED:
-            import importlib
-
-            return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
+            return _delegate(argv[0], argv[1:])
         args = build_parser().parse_args(argv)
         return args.func(args)
     except PipelineError as exc:

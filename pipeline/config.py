@@ -1,14 +1,23 @@
-"""Configuration: configs/default.yaml, an optional overlay file, then the environment.
+"""Configuration, in two objects read in one place each:
 
-Every section is a frozen dataclass; `load_config` rejects unknown keys and wrong types,
-so a typo fails at start-up instead of being ignored. The broker URL is not part of
-the file configuration: it is a secret-bearing deployment setting (see `broker_url`).
+- a job's configuration (`Config`, `load_config`): what a job computes. configs/default.yaml
+  overlaid by the job's `--config` file. It travels with the job to every worker and is
+  covered by the job's fingerprint.
+- a worker's settings (`WorkerSettings`, `load_worker_settings`): how one worker process
+  behaves (retries, visibility timeout, threads, warm-up). configs/worker.yaml overlaid by
+  the worker's own file; never part of a job.
+
+Every section is a frozen dataclass; the loaders reject unknown keys, wrong types and keys
+given to the wrong object, so a typo fails at start-up instead of being ignored. The broker
+URL is in neither file: it is a secret-bearing deployment setting (see `broker_url`).
+The environment variables the product reads are the *_ENV constants below, and only here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -22,7 +31,17 @@ import configs  # noqa: E402 - the YAML files ship as package data of the top-le
 
 CONFIG_DIR = Path(configs.__file__).resolve().parent
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+DEFAULT_WORKER_SETTINGS = CONFIG_DIR / "worker.yaml"
+
 BROKER_ENV = "NLP_PIPELINE_BROKER_URL"
+# A worker's settings file (as `nlp-pipeline worker --config`), for `celery -A workers worker`.
+WORKER_CONFIG_ENV = "NLP_PIPELINE_WORKER_CONFIG"
+# A job configuration file whose models a worker loads at start (as `nlp-pipeline worker --preload`).
+PRELOAD_ENV = "NLP_PIPELINE_PRELOAD"
+# Torch threads per worker process; overrides worker.threads_per_process.
+THREADS_ENV = "NLP_PIPELINE_THREADS"
+# A worker given an output root writes nowhere else, whatever a submitted job asks for.
+OUTPUT_ROOT_ENV = "NLP_PIPELINE_OUTPUT_ROOT"
 # How the sentiment and stance models run on a CPU: "int8" (dynamic int8 weights, about 1.5x
 # as fast), "none" (fp32), or "auto": int8 for the shipped models, whose int8 quality cost is
 # measured (docs/models.md), fp32 for any other model, where int8 can cost far more. CUDA runs
@@ -91,23 +110,22 @@ class StanceConfig:
 
 
 @dataclass(frozen=True)
-class WorkerConfig:
-    visibility_timeout: int = 300
-    max_retries: int = 3
-    retry_backoff_max: int = 60
-    threads_per_process: int = 0
+class RoutingConfig:
+    # "" = one task runs every stage; a queue name = the model stages run as a second task there.
     models_queue: str = ""
 
 
 @dataclass(frozen=True)
 class Config:
+    """A job's configuration: what it computes and where its batches go."""
+
     input: InputConfig = field(default_factory=InputConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
     ner: NerConfig = field(default_factory=NerConfig)
     sentiment: SentimentConfig = field(default_factory=SentimentConfig)
     stance: StanceConfig = field(default_factory=StanceConfig)
-    worker: WorkerConfig = field(default_factory=WorkerConfig)
     # Resolved from stance.targets when the configuration is loaded.
     targets: tuple[Target, ...] = ()
 
@@ -115,10 +133,40 @@ class Config:
         return dataclasses.asdict(self)
 
 
+PRELOAD_MODES = ("auto", "all", "text", "models", "none")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How one worker process behaves; the worker's own, never a job's."""
+
+    visibility_timeout: int = 300
+    max_retries: int = 3
+    retry_backoff_max: int = 60
+    threads_per_process: int = 0
+    preload: str = "auto"
+
+    def torch_threads(self, processes: int) -> int:
+        """Torch threads for each of `processes` pool processes on this machine: the environment,
+        then the setting, else the cores shared out, so processes x threads do not exceed the cores."""
+        return int(os.environ.get(THREADS_ENV) or 0) or self.threads_per_process or max(1, (os.cpu_count() or 1) // processes)
+
+    def retry_countdown(self, retries: int) -> float:
+        """Seconds before retry number `retries` + 1: doubling from 2 s up to retry_backoff_max."""
+        return float(min(2 * 2**retries, self.retry_backoff_max))
+
+
+@dataclass(frozen=True)
+class _WorkerFile:
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+
+
 # Integer settings must be >= 1, except these.
 _MINIMUM = {"min_chars": 0, "max_retries": 0, "threads_per_process": 0}
 # String settings with a fixed set of values.
-_CHOICES = {"quantize": QUANTIZE_MODES}
+_CHOICES = {"quantize": QUANTIZE_MODES, "preload": PRELOAD_MODES}
+# String settings with a fixed form, and the form in words.
+_FORMS = {"models_queue": (re.compile(r"[A-Za-z0-9_.-]*"), "one queue name of letters, digits, '_', '.' or '-'")}
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
@@ -144,6 +192,8 @@ def _build(cls: type, values: Any, where: str) -> Any:
             raise ConfigError(f"{where}.{name}: expected a string, got {value!r}")
         elif kind is str and name in _CHOICES and value not in _CHOICES[name]:
             raise ConfigError(f"{where}.{name}: must be one of {', '.join(_CHOICES[name])}, got {value!r}")
+        elif kind is str and name in _FORMS and not _FORMS[name][0].fullmatch(value):
+            raise ConfigError(f"{where}.{name}: must be {_FORMS[name][1]}, got {value!r}")
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -194,15 +244,32 @@ def load_targets(path: Path) -> tuple[Target, ...]:
     return tuple(targets)
 
 
+_JOB_SECTIONS = frozenset(f.name for f in dataclasses.fields(Config)) - {"targets"}
+
+
+def _read_overlay(path: Path, belongs_elsewhere: set[str], where: str) -> dict:
+    values = _read_yaml(path)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    misplaced = sorted(set(values) & belongs_elsewhere)
+    if misplaced:
+        raise ConfigError(f"{path}: {', '.join(misplaced)}: {where}")
+    return values
+
+
 def load_config(overlay: str | Path | None = None) -> Config:
-    """Loads the defaults, overlays `overlay` (a YAML file) if given, and resolves the targets."""
+    """A job's configuration: the defaults, overlaid by `overlay` (a YAML file) if given, with the targets resolved."""
     values = _read_yaml(DEFAULT_CONFIG)
     targets_base = CONFIG_DIR
     if overlay is not None:
         overlay = Path(overlay)
-        overlay_values = _read_yaml(overlay)
-        if not isinstance(overlay_values, dict):
-            raise ConfigError(f"{overlay}: expected a mapping at the top level")
+        overlay_values = _read_overlay(
+            overlay, {"worker"},
+            "worker settings (how a worker process behaves) are not part of a job; put them in the workers' own "
+            "file: `nlp-pipeline worker --config FILE`, or `nlp-pipeline run --worker-config FILE`",
+        )
+        if "targets" in overlay_values:
+            raise ConfigError(f"{overlay}: targets: not a configuration section; name a targets file with stance.targets")
         stance_overlay = overlay_values.get("stance")
         if isinstance(stance_overlay, dict) and "targets" in stance_overlay:
             targets_base = overlay.resolve().parent
@@ -212,6 +279,19 @@ def load_config(overlay: str | Path | None = None) -> Config:
     if not targets_path.is_absolute():
         targets_path = targets_base / targets_path
     return dataclasses.replace(config, targets=load_targets(targets_path))
+
+
+def load_worker_settings(overlay: str | Path | None = None) -> WorkerSettings:
+    """A worker's settings: configs/worker.yaml, overlaid by `overlay` (a YAML file) if given."""
+    values = _read_yaml(DEFAULT_WORKER_SETTINGS)
+    if overlay is not None:
+        overlay = Path(overlay)
+        values = _merge(values, _read_overlay(
+            overlay, set(_JOB_SECTIONS) | {"targets"},
+            "job settings (what a job computes) do not belong in a worker's settings file; "
+            "give them to the job: `nlp-pipeline submit --config FILE` or `nlp-pipeline run --config FILE`",
+        ))
+    return _build(_WorkerFile, values, "worker settings").worker
 
 
 def config_from_dict(values: dict) -> Config:

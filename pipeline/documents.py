@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from pipeline.errors import error_message
+
 
 @dataclass
 class Failure:
@@ -19,6 +21,11 @@ class Failure:
     stage: str  # "read", "validate", "clean", "ner", "sentiment", "stance", ...
     error_type: str
     message: str
+
+    @classmethod
+    def of(cls, stage: str, exc: BaseException) -> Failure:
+        """The failure an exception makes, its message cut to MAX_ERROR_MESSAGE characters."""
+        return cls(stage, type(exc).__name__, error_message(exc))
 
 
 @dataclass

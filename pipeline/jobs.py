@@ -7,6 +7,8 @@ Keys (all under `nlp-pipeline:job:<id>:`):
 - `totals`   hash: running sums of the committed batches' records and rows, kept with `done`
              (see mark_done), so that progress polls read a few fields, not every batch's stats;
 - `failed`   hash: batch number -> the error that exhausted its retries (resubmitting retries it);
+- `digests`  hash: batch number -> digest of the batch's records as first cut, so that a resume
+             whose input changed is refused instead of mixing old and new records;
 - `finalize` string: set once, by whoever first sees every batch committed.
 """
 
@@ -24,8 +26,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from pipeline.config import Config, config_from_dict
-from pipeline.errors import JobError
+from pipeline.config import Config, config_from_dict, redact_url
+from pipeline.errors import MAX_ERROR_MESSAGE, JobError, PipelineError
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 PREFIX = "nlp-pipeline:job:"
@@ -100,6 +102,23 @@ class JobState:
             retry_on_error=[redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError],
         ))
 
+    def check_reachable(self) -> None:
+        """Fails at once when the broker does not answer, instead of after a minute of retries."""
+        kwargs = self.r.connection_pool.connection_kwargs
+        probe = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=self.r.connection_pool.connection_class,
+            **{**kwargs, "socket_connect_timeout": 3, "socket_timeout": 5, "retry": None, "retry_on_error": []},
+        ))
+        try:
+            probe.ping()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if isinstance(exc, redis.AuthenticationError):
+                raise
+            where = redact_url(f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}")
+            raise PipelineError(f"broker: cannot reach {where}: {exc}") from None
+        finally:
+            probe.close()
+
     def _key(self, job_id: str, name: str) -> str:
         return f"{PREFIX}{job_id}:{name}"
 
@@ -135,6 +154,18 @@ class JobState:
     def exists(self, job_id: str) -> bool:
         return bool(self.r.exists(self._key(job_id, "meta")))
 
+    def check_batch_digest(self, job_id: str, batch: int, digest: str) -> None:
+        """Records the digest of a batch's records; refuses one that differs from what was recorded
+        when the job first cut this batch (its input changed)."""
+        key = self._key(job_id, "digests")
+        if self.r.hsetnx(key, str(batch), digest):
+            return
+        if self.r.hget(key, str(batch)).decode() != digest:
+            raise JobError(
+                f"job {job_id!r}: the input changed since the job was first submitted (batch {batch} holds other "
+                "records now); resume a job only with the same input, or give the new input a new job id"
+            )
+
     def set_total(self, job_id: str, total: int) -> None:
         self.r.hset(self._key(job_id, "meta"), mapping={"total_batches": total, "submitted_at": utc_now().isoformat()})
 
@@ -144,7 +175,7 @@ class JobState:
         self._mark_done(keys=keys, args=[str(batch), json.dumps(stats), *(x for pair in counts for x in pair)])
 
     def mark_failed(self, job_id: str, batch: int, error: str) -> None:
-        self.r.hset(self._key(job_id, "failed"), str(batch), error[:500])
+        self.r.hset(self._key(job_id, "failed"), str(batch), error[:MAX_ERROR_MESSAGE])
 
     def failed_batches(self, job_id: str) -> dict[int, str]:
         return {int(k): v.decode() for k, v in self.r.hgetall(self._key(job_id, "failed")).items()}

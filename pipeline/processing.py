@@ -1,21 +1,19 @@
-"""Processing one batch end to end, and writing a job's manifest: the work a Celery task wraps."""
+"""Processing one batch end to end: the work a Celery task wraps."""
 
 from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
+from contextlib import contextmanager
 from functools import cached_property, lru_cache
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.documents import Document, Failure, Rejected
+from pipeline.errors import ConfigError, PipelineError, error_message
 from pipeline.io.parquet import batch_rows, commit_batch
 from pipeline.jobs import JobMeta, utc_now
-from pipeline.schemas import SCHEMA_VERSION
 from pipeline.stages import Stage, run_stages
 from pipeline.stages.clean import CleanStage
 from pipeline.stages.ner import NerStage
@@ -23,6 +21,18 @@ from pipeline.stages.sentiment import SentimentStage
 from pipeline.stages.stance import StanceStage
 
 log = logging.getLogger(__name__)
+
+@contextmanager
+def _model_load_is_fatal():
+    """A model that does not load now will not load on a retry either (a hub id without a hub, a
+    typo): the batch fails at once with the reason, rather than as a transient OSError."""
+    try:
+        yield
+    except PipelineError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"cannot load the job's models: {type(exc).__name__}: {error_message(exc)}") from exc
+
 
 class BatchProcessor:
     """All stages for one configuration, built once per worker process (the models load here).
@@ -37,11 +47,13 @@ class BatchProcessor:
 
     @cached_property
     def text_stages(self) -> list[Stage]:
-        return [CleanStage(self.config.cleaning), NerStage(self.config.ner, self.config.targets)]
+        with _model_load_is_fatal():
+            return [CleanStage(self.config.cleaning), NerStage(self.config.ner, self.config.targets)]
 
     @cached_property
     def model_stages(self) -> list[Stage]:
-        return [SentimentStage(self.config.sentiment), StanceStage(self.config.stance, self.config.targets)]
+        with _model_load_is_fatal():
+            return [SentimentStage(self.config.sentiment), StanceStage(self.config.stance, self.config.targets)]
 
     @property
     def models(self) -> dict[str, str]:
@@ -84,7 +96,7 @@ class BatchProcessor:
         except Exception as exc:  # noqa: BLE001 - a bug in row building must not lose the batch's records
             log.exception("batch %s of job %s could not be turned into rows", batch, job.job_id)
             for doc in docs:
-                doc.failure = doc.failure or Failure("sink", type(exc).__name__, str(exc)[:500] or repr(exc))
+                doc.failure = doc.failure or Failure.of("sink", exc)
             rows = batch_rows(docs, rejected_records, batch, now, __version__, self.models)
         metadata = {"job_id": job.job_id, "pipeline_version": __version__, "models": json.dumps(self.models)}
         counts = commit_batch(job.out, job.job_id, batch, rows, metadata)
@@ -102,48 +114,3 @@ def processor_for(config: Config) -> BatchProcessor:
     """One processor per configuration in each process (a Config is frozen, hence hashable);
     models are shared through pipeline.models."""
     return BatchProcessor(config)
-
-
-def _versions() -> dict[str, str]:
-    found = {"pipeline": __version__, "python": platform.python_version(), "schema": SCHEMA_VERSION}
-    for package in ("celery", "redis", "spacy", "transformers", "torch", "pyarrow", "trafilatura"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
-
-
-def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> Path:
-    """Writes OUT/_jobs/<job>.json atomically and returns its path.
-
-    The model ids are the first batch's: every batch of a job runs the same configuration.
-    """
-    rows: dict[str, int] = {}
-    stage_seconds: dict[str, float] = {}
-    for s in stats.values():
-        for name, n in s["rows"].items():
-            rows[name] = rows.get(name, 0) + n
-        for name, sec in s["seconds"].items():
-            stage_seconds[name] = round(stage_seconds.get(name, 0.0) + sec, 3)
-    manifest = {
-        "job_id": job.job_id,
-        "inputs": job.inputs,
-        "out": str(job.out),
-        "batches": len(stats),
-        "records": sum(s["records"] for s in stats.values()),
-        "rows": rows,
-        "characters": sum(s["chars"] for s in stats.values()),
-        "created_at": job.created_at,
-        "finished_at": finished_at,
-        "worker_seconds": stage_seconds,
-        "versions": _versions(),
-        "models": stats[min(stats)]["models"],
-        "config": job.config.to_dict(),
-    }
-    path = job.out / "_jobs" / f"{job.job_id}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
-    return path

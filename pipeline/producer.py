@@ -7,6 +7,8 @@ The enqueue function is passed in, so this module needs no Celery.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +24,10 @@ from pipeline.jobs import JobState, validate_job_id
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[str, int, dict], None]
+
+
+def batch_digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def make_batches(items: Iterable[Document | Rejected], cfg: BatchingConfig) -> Iterator[tuple[int, dict]]:
@@ -68,10 +74,16 @@ def submit_job(
     out = out.resolve()
     resumed = state.create_or_resume(job_id, out, config, [str(p) for p in paths])
     committed = state.done_batches(job_id)
+    known_total = state.meta(job_id).total_batches if resumed else None
+    changed = JobError(f"job {job_id!r}: the input changed since the job was first submitted (it now cuts into another "
+                       "number of batches); resume a job only with the same input, or give the new input a new job id")
     enqueued = 0
     total = 0
     for number, payload in make_batches(read_corpus(paths, config.input), config.batching):
         total = number + 1
+        if known_total is not None and number >= known_total:
+            raise changed
+        state.check_batch_digest(job_id, number, batch_digest(payload))
         if number in committed:
             continue
         # Backpressure: wait until the workers have committed enough of what we sent.
@@ -81,6 +93,8 @@ def submit_job(
         enqueued += 1
     if total == 0:
         raise JobError("the input holds no records")
+    if known_total is not None and total != known_total:
+        raise changed
     state.set_total(job_id, total)
     if resumed and not state.finished_at(job_id):
         # A finalize step claimed by a process that died before writing the manifest.

@@ -1,29 +1,8 @@
-"""Celery settings. The broker URL comes from the environment (NLP_PIPELINE_BROKER_URL);
-the tunables come from the pipeline configuration (configs/default.yaml, overlaid by the
-file named in NLP_PIPELINE_CONFIG)."""
+"""Celery settings that are the same for every process. The broker URL and the worker's own
+settings (the visibility timeout) are applied by `workers.app.configure`."""
 
-import os
-
-from pipeline.config import BROKER_ENV, load_config
-
-_worker = load_config(os.environ.get("NLP_PIPELINE_CONFIG")).worker
-
-broker_url = os.environ.get(BROKER_ENV, "redis://127.0.0.1:6379/0")
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # keep reconnecting while Redis restarts
-broker_transport_options = {
-    # An unacknowledged batch (its worker died) is redelivered after this many seconds.
-    # It must exceed the slowest batch, or a healthy batch would run twice.
-    "visibility_timeout": _worker.visibility_timeout,
-    # Look for such abandoned batches every 5 s (kombu's default is every 100 s): a batch lost
-    # with its worker is back in the queue within visibility_timeout + 5 s.
-    "unacked_restore_interval": 5,
-    "unacked_restore_throttle": 1,
-    "socket_timeout": 30,
-    "socket_connect_timeout": 10,
-    "retry_on_timeout": True,
-    "health_check_interval": 30,
-}
 
 # Publishing (the producer, the finalize request) waits out a Redis restart instead of failing.
 task_publish_retry = True

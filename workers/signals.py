@@ -9,21 +9,26 @@ import os
 
 from celery.signals import celeryd_after_setup, task_postrun, worker_process_init
 
-from pipeline.config import load_config
+from workers.app import current_setup
 
 log = logging.getLogger(__name__)
 
-THREADS_ENV = "NLP_PIPELINE_THREADS"
-QUEUES_ENV = "NLP_PIPELINE_CONSUMES"
-PROCESSES_ENV = "NLP_PIPELINE_PROCESSES"
+# Filled in the main process before the pool forks, so that every pool process inherits them.
+_pool: dict = {"queues": frozenset({"batches"}), "processes": os.cpu_count() or 1}
 
 
 @celeryd_after_setup.connect
 def _remember_worker_setup(sender, instance, **_):
-    # Runs in the main process before the pool forks: the children learn which queues they
-    # serve and how many siblings share the machine's cores.
-    os.environ[QUEUES_ENV] = ",".join(sorted(instance.app.amqp.queues.consume_from))
-    os.environ[PROCESSES_ENV] = str(instance.concurrency)
+    # The children learn which queues they serve and how many siblings share the machine's cores.
+    _pool["queues"] = frozenset(instance.app.amqp.queues.consume_from)
+    _pool["processes"] = instance.concurrency
+
+
+def preloaded_groups(preload: str, queues: frozenset[str]) -> tuple[str, ...]:
+    """Which stage groups ("text", "models") a worker process loads at start."""
+    if preload == "auto":
+        return ("text", "models") if "batches" in queues else ("models",)
+    return {"all": ("text", "models"), "text": ("text",), "models": ("models",), "none": ()}[preload]
 
 
 @worker_process_init.connect
@@ -32,21 +37,17 @@ def _init_process(**_):
 
     from pipeline.processing import processor_for
 
-    config = load_config(os.environ.get("NLP_PIPELINE_CONFIG"))
-    threads = int(os.environ.get(THREADS_ENV, 0)) or config.worker.threads_per_process
-    if not threads:
-        processes = int(os.environ.get(PROCESSES_ENV, 0)) or os.cpu_count() or 1
-        threads = max(1, (os.cpu_count() or 1) // processes)
-    # Processes x threads should not exceed the cores, or they fight over them.
+    setup = current_setup()
+    threads = setup.settings.torch_threads(_pool["processes"])
     torch.set_num_threads(threads)
     # Load the models this worker will need now, rather than in its first batch.
-    queues = set(os.environ.get(QUEUES_ENV, "batches").split(","))
-    processor = processor_for(config)
-    if "batches" in queues:
+    processor = processor_for(setup.preload)
+    groups = preloaded_groups(setup.settings.preload, _pool["queues"])
+    if "text" in groups:
         processor.text_stages
-    if queues - {"batches"} or not config.worker.models_queue:
+    if "models" in groups:
         processor.model_stages
-    log.info("worker process %d ready (%d torch threads, queues %s)", os.getpid(), threads, ",".join(sorted(queues)))
+    log.info("worker process %d ready (%d torch threads, queues %s)", os.getpid(), threads, ",".join(sorted(_pool["queues"])))
 
 
 def _libc_malloc_trim():

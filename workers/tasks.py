@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import redis
 
-from pipeline.config import load_config
+from pipeline.config import OUTPUT_ROOT_ENV
 from pipeline.errors import PipelineError
+from pipeline.io.manifest import write_manifest
 from pipeline.io.parquet import remove_temp_files
 from pipeline.jobs import JobMeta, JobState, utc_now
-from pipeline.processing import processor_for, write_manifest
+from pipeline.processing import processor_for
+from workers.app import current_setup
 from workers.app import app
 
 log = logging.getLogger(__name__)
-
-_worker = load_config(os.environ.get("NLP_PIPELINE_CONFIG")).worker
-
-# Errors worth retrying: the broker or the disk hiccuped. Bad input never raises out of a
-# batch (it becomes failure rows), so it is never retried.
-TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 @lru_cache(maxsize=1)
@@ -36,21 +33,6 @@ def job_meta(job_id: str) -> JobMeta:
     return job_state().meta(job_id)
 
 
-# Batch tasks are idempotent (a batch rewrites its own files), hence acks_late; transient errors
-# are retried a bounded number of times with exponential backoff.
-BATCH_TASK = dict(
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    max_retries=_worker.max_retries,
-    retry_backoff=2,
-    retry_backoff_max=_worker.retry_backoff_max,
-    retry_jitter=True,
-)
-
-OUTPUT_ROOT_ENV = "NLP_PIPELINE_OUTPUT_ROOT"
-
-
 def check_output_root(out: Path) -> None:
     """A worker given an output root writes nowhere else, whatever a submitted job asks for."""
     root = os.environ.get(OUTPUT_ROOT_ENV)
@@ -58,12 +40,13 @@ def check_output_root(out: Path) -> None:
         raise PipelineError(f"output folder {out} is outside {OUTPUT_ROOT_ENV}={root}")
 
 
-@app.task(name="nlp.process_batch", **BATCH_TASK)
+# Batch tasks are idempotent (a batch rewrites its own files), hence acks_late.
+@app.task(name="nlp.process_batch", bind=True, acks_late=True)
 def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     state = job_state()
     job = job_meta(job_id)
-    models_queue = job.config.worker.models_queue
-    with _recording_final_failure(self, state, job_id, batch):
+    models_queue = job.config.routing.models_queue
+    with _retrying_transient_errors(self, state, job_id, batch):
         check_output_root(job.out)
         processor = processor_for(job.config)
         if models_queue:
@@ -74,26 +57,43 @@ def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     return _committed(state, job_id, batch, stats)
 
 
-@app.task(name="nlp.score_batch", **BATCH_TASK)
+@app.task(name="nlp.score_batch", bind=True, acks_late=True)
 def score_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     """The model stages and the commit, for jobs that route them to their own queue."""
     state = job_state()
     job = job_meta(job_id)
-    with _recording_final_failure(self, state, job_id, batch):
+    with _retrying_transient_errors(self, state, job_id, batch):
         processor = processor_for(job.config)
         stats = processor.run_models(job, batch, payload)
     return _committed(state, job_id, batch, stats)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: the broker or the disk hiccuped. Bad input never raises out of a batch (it
+    becomes failure rows), and an OSError that will not heal with time (a permission refused, a
+    file where a folder should be, a path that does not exist) fails at once with its message."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return not isinstance(exc, redis.AuthenticationError)
+    return isinstance(exc, OSError) and not isinstance(exc, PERMANENT_OS_ERRORS)
+
+
+PERMANENT_OS_ERRORS = (PermissionError, FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
 @contextmanager
-def _recording_final_failure(task, state: JobState, job_id: str, batch: int):
-    """Out of retries, or not retryable: say so in the job state, where `status` shows it and a
+def _retrying_transient_errors(task, state: JobState, job_id: str, batch: int):
+    """A transient error is retried up to the worker's max_retries, with doubling backoff and jitter.
+    Out of retries, or not retryable: say so in the job state, where `status` shows it and a
     resubmission of the job picks the batch up again."""
+    settings = current_setup().settings
     try:
         yield
     except Exception as exc:
-        if not isinstance(exc, TRANSIENT) or task.request.retries >= task.max_retries:
-            state.mark_failed(job_id, batch, f"{type(exc).__name__}: {exc}")
+        retries = task.request.retries
+        if is_transient(exc) and retries < settings.max_retries:
+            countdown = random.uniform(0, settings.retry_countdown(retries))
+            raise task.retry(exc=exc, countdown=countdown, max_retries=settings.max_retries) from exc
+        state.mark_failed(job_id, batch, f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -104,15 +104,19 @@ def _committed(state: JobState, job_id: str, batch: int, stats: dict) -> dict:
     return {"batch": batch, "rows": stats["rows"]}
 
 
-@app.task(name="nlp.finalize_job", acks_late=True, autoretry_for=TRANSIENT, max_retries=_worker.max_retries, retry_backoff=2)
-def finalize_job(job_id: str) -> str:
+@app.task(name="nlp.finalize_job", bind=True, acks_late=True)
+def finalize_job(self, job_id: str) -> str:
     state = job_state()
     job = state.meta(job_id)
     try:
         remove_temp_files(job.out, job_id)
         path = write_manifest(job, state.done_stats(job_id), utc_now().isoformat())
-    except Exception:
+    except Exception as exc:
         state.release_finalize(job_id)
+        settings = current_setup().settings
+        if is_transient(exc) and self.request.retries < settings.max_retries:
+            raise self.retry(exc=exc, countdown=settings.retry_countdown(self.request.retries),
+                             max_retries=settings.max_retries) from exc
         raise
     state.mark_finalized(job_id, path)
     log.info("job %s finished: %s", job_id, path)

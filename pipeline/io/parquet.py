@@ -10,8 +10,6 @@ a duplicate or a half-written file where readers look (they skip `.` and `_` nam
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -19,11 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.documents import Document, Rejected
+from pipeline.io.atomic import write_atomic
 from pipeline.schemas import SCHEMA_VERSION, TABLES
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def part_name(batch: int) -> str:
@@ -78,23 +73,6 @@ def batch_rows(
     return rows
 
 
-def _write_atomic(table: pa.Table, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates the file 0600; output is for others to read, so honour the umask instead.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        # os.replace is atomic on POSIX when both names are on one filesystem, hence the same folder.
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def commit_batch(out: Path, job_id: str, batch: int, rows: dict[str, list[dict]], metadata: dict[str, str]) -> dict[str, int]:
     """Writes one part file per table for this batch; returns the row count per table."""
     counts = {}
@@ -102,7 +80,8 @@ def commit_batch(out: Path, job_id: str, batch: int, rows: dict[str, list[dict]]
     encoded = {k.encode(): (v if isinstance(v, str) else json.dumps(v)).encode() for k, v in file_metadata.items()}
     for name, schema in TABLES.items():
         table = pa.Table.from_pylist(rows[name], schema=schema.with_metadata(encoded))
-        _write_atomic(table, partition_dir(out, name, job_id) / part_name(batch))
+        write_atomic(partition_dir(out, name, job_id) / part_name(batch),
+                     lambda fh, table=table: pq.write_table(table, fh, compression="zstd"))
         counts[name] = table.num_rows
     return counts
 

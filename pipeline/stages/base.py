@@ -10,9 +10,6 @@ from pipeline.documents import Document, Failure
 
 log = logging.getLogger(__name__)
 
-MAX_ERROR_MESSAGE = 500
-
-
 class Stage(Protocol):
     """A batch step: annotates the documents in place and returns them.
 
@@ -23,11 +20,6 @@ class Stage(Protocol):
     name: str
 
     def process(self, docs: list[Document]) -> list[Document]: ...
-
-
-def _fail(doc: Document, stage: str, exc: BaseException) -> None:
-    message = str(exc) or repr(exc)
-    doc.failure = Failure(stage=stage, error_type=type(exc).__name__, message=message[:MAX_ERROR_MESSAGE])
 
 
 def run_stages(stages: list[Stage], docs: list[Document]) -> dict[str, float]:
@@ -50,6 +42,6 @@ def run_stages(stages: list[Stage], docs: list[Document]) -> dict[str, float]:
                     try:
                         stage.process([doc])
                     except Exception as exc:  # noqa: BLE001 - the point is to record any error
-                        _fail(doc, stage.name, exc)
+                        doc.failure = Failure.of(stage.name, exc)
         seconds[stage.name] = time.perf_counter() - started
     return seconds

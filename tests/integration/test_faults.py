@@ -14,101 +14,12 @@ import psutil
 import pytest
 
 from pipeline.jobs import JobState
-from pipeline.local import EmbeddedRedis, LocalWorkers
-from tests.conftest import ROOT, cli, wait_finished, write_jsonl
-
-SUBJECTS = ["NATO", "Russia", "Ukraine", "The Kremlin", "Kyiv", "The Alliance", "Moscow", "Zelensky"]
-VERBS = ["welcomed", "criticised", "discussed", "rejected", "praised", "questioned"]
-OBJECTS = ["the new sanctions package", "the ceasefire proposal", "the grain export deal", "the summit in Madrid",
-           "the prisoner exchange", "the energy agreement"]
-
-
-def make_corpus(path, n: int):
-    """n distinct short articles, ids d0000..; deterministic."""
-    records = []
-    for i in range(n):
-        s, v, o = SUBJECTS[i % 8], VERBS[(i // 8) % 6], OBJECTS[(i // 48) % 6]
-        text = (f"{s} {v} {o} on day {i} of the talks, officials said. "
-                f"Diplomats in Brussels and Geneva said report number {i} would be published next week.")
-        records.append({"id": f"d{i:04d}", "text": text})
-    return write_jsonl(path, records)
-
-
-def read_back(out, job):
-    tables = {}
-    for name in ("documents", "entities", "stances", "failures"):
-        df = pd.read_parquet(out / name, filters=[("job_id", "=", job)])
-        df = df.drop(columns=[c for c in ("processed_at", "failed_at", "job_id") if c in df])
-        tables[name] = df.sort_values(list(df.columns[:2])).reset_index(drop=True)
-    return tables
-
-
-def assert_exact(out, job, n):
-    docs = pd.read_parquet(out / "documents", filters=[("job_id", "=", job)])
-    fails = pd.read_parquet(out / "failures", filters=[("job_id", "=", job)])
-    assert len(docs) + len(fails) == n
-    assert docs["doc_id"].is_unique and sorted(docs["doc_id"]) == [f"d{i:04d}" for i in range(n)]
-    leftovers = [p for p in out.rglob("*") if p.name.startswith(".") and p.suffix == ".tmp"]
-    assert leftovers == []
-
-
-def fault_config(tmp_path, **batching) -> str:
-    """Small batches, and a short visibility timeout so a lost batch comes back within seconds."""
-    path = tmp_path / "faults.yaml"
-    lines = ["worker:", "  visibility_timeout: 15", "batching:"]
-    lines += [f"  {k}: {v}" for k, v in {"max_docs": 4, "max_in_flight": 50, **batching}.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    server = EmbeddedRedis(tmp_path / "broker").start()
-    yield server
-    server.stop()
-
-
-def start_workers(broker, tmp_path, config, n=1, name="w"):
-    return LocalWorkers(broker.url, n, tmp_path / f"{name}.log", config=config).start()
-
-
-def submit(broker, inputs, out, job, config):
-    result = cli("submit", *inputs, "--out", str(out), "--job", job, "--config", config, "--broker", broker.url)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def wait_for(predicate, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def unacked(broker) -> int:
-    import redis
-
-    return redis.Redis.from_url(broker.url).hlen("unacked")
-
-
-def freeze_with_batch_in_flight(workers, broker, attempts=200):
-    """SIGSTOP the worker's process group at a moment it holds an unacked batch.
-
-    Checking "a batch is in flight" and then signalling races a fast worker, which may ack it in
-    between; a stopped group cannot ack, so the check holds until the caller's signal lands.
-    The caller resumes the group (SIGCONT) or kills it.
-    """
-    for _ in range(attempts):
-        os.killpg(workers.proc.pid, signal.SIGSTOP)
-        time.sleep(0.05)  # an ack already written to the socket reaches Redis
-        if unacked(broker) > 0:
-            return
-        os.killpg(workers.proc.pid, signal.SIGCONT)
-        time.sleep(0.02)
-    raise AssertionError("the worker never held a batch when stopped")
-
+from pipeline.local import EmbeddedRedis
+from tests.conftest import ROOT, write_jsonl
+from tests.integration.conftest import (
+    assert_exact, fault_config, freeze_with_batch_in_flight, make_corpus, read_back, start_workers, submit, unacked,
+    wait_finished, wait_for,
+)
 
 def test_worker_sigkill_mid_batch_is_redelivered(tmp_path, broker):
     config = fault_config(tmp_path)
@@ -216,7 +127,8 @@ def test_poison_documents_become_failure_rows(tmp_path, broker):
     assert len(fails) == 6 and fails["message"].str.len().gt(0).all()
 
 
-def test_failing_batch_retries_are_bounded(tmp_path, broker):
+def test_a_permanent_os_error_fails_the_batch_at_once(tmp_path, broker):
+    """A file where the dataset folder should be will not heal with time: no retries, the reason shown."""
     config = fault_config(tmp_path)
     corpus = make_corpus(tmp_path / "in.jsonl", 4)
     out = tmp_path / "out"
@@ -225,14 +137,41 @@ def test_failing_batch_retries_are_bounded(tmp_path, broker):
     state = JobState.from_url(broker.url)
     workers = start_workers(broker, tmp_path, config)
     try:
-        submit(broker, [str(corpus)], out, "retry-1", config)
-        wait_for(lambda: state.failed_batches("retry-1"), timeout=60, what="the batch to give up")
+        submit(broker, [str(corpus)], out, "permanent-1", config)
+        wait_for(lambda: state.failed_batches("permanent-1"), timeout=60, what="the batch to fail")
     finally:
         workers.stop()
-    log = (tmp_path / "w.log").read_text()
-    assert log.count("Retry in") == 3  # worker.max_retries, each with a backoff
-    assert "NotADirectoryError" in state.failed_batches("retry-1")[0] or "FileExistsError" in state.failed_batches("retry-1")[0]
-    assert not state.finished_at("retry-1")
+    assert "Retry in" not in (tmp_path / "w.log").read_text()
+    error = state.failed_batches("permanent-1")[0]
+    assert error.startswith(("NotADirectoryError", "FileExistsError")), error
+    assert not state.finished_at("permanent-1")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs: room for the output folder, not for a batch's Parquet files."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("this machine does not allow mounting a tmpfs")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_retried_a_bounded_number_of_times_and_named(tmp_path, broker, full_disk):
+    config = fault_config(tmp_path)
+    corpus = write_jsonl(tmp_path / "in.jsonl", [{"id": f"big{i}", "text": os.urandom(20_000).hex()} for i in range(4)])
+    state = JobState.from_url(broker.url)
+    workers = start_workers(broker, tmp_path, config)
+    try:
+        submit(broker, [str(corpus)], full_disk / "out", "full-1", config)
+        wait_for(lambda: state.failed_batches("full-1"), timeout=120, what="the batch to give up")
+    finally:
+        workers.stop()
+    assert (tmp_path / "w.log").read_text().count("Retry in") == 3  # the default worker.max_retries
+    assert "No space left on device" in state.failed_batches("full-1")[0]
 
 
 def test_resume_after_killing_everything_equals_an_uninterrupted_run(tmp_path):
@@ -265,6 +204,7 @@ def test_resume_after_killing_everything_equals_an_uninterrupted_run(tmp_path):
     os.killpg(workers.proc.pid, signal.SIGKILL)
     broker.proc.kill()
     producer.wait(), workers.proc.wait(), broker.proc.wait()
+    broker.stop()  # only releases the data folder's lock, as the death of a `run` process would
 
     # The same command again, same job id: committed batches are skipped.
     stderr, summary = run(out, "same")

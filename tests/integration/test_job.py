@@ -10,8 +10,9 @@ import pytest
 
 from pipeline.io.readers import content_id
 from pipeline.schemas import TABLES
-from tests.conftest import ROOT, cli, wait_finished
+from tests.conftest import ROOT
 from tests.integration import corpus
+from tests.integration.conftest import cli, wait_finished
 
 JOB_CONFIG = str(ROOT / "tests" / "integration" / "job.yaml")
 

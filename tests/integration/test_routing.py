@@ -5,18 +5,16 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.jobs import JobState
-from pipeline.local import LocalWorkers
-from tests.conftest import wait_finished
-from tests.integration.test_faults import assert_exact, broker, make_corpus, submit  # noqa: F401 - fixture
+from tests.integration.conftest import assert_exact, make_corpus, start_workers, submit, wait_finished
 
 
 def test_models_queue_split(tmp_path, broker):
     config = tmp_path / "split.yaml"
-    config.write_text("worker:\n  models_queue: models\nbatching:\n  max_docs: 4\n")
+    config.write_text("routing:\n  models_queue: models\nbatching:\n  max_docs: 4\n")
     corpus = make_corpus(tmp_path / "in.jsonl", 16)
     out = tmp_path / "out"
-    text = LocalWorkers(broker.url, 1, tmp_path / "text.log", queues="batches", config=str(config)).start()
-    models = LocalWorkers(broker.url, 1, tmp_path / "models.log", queues="models", config=str(config)).start()
+    text = start_workers(broker, tmp_path, str(config), name="text", queues="batches")
+    models = start_workers(broker, tmp_path, str(config), name="models", queues="models")
     try:
         submit(broker, [str(corpus)], out, "split-1", str(config))
         wait_finished(JobState.from_url(broker.url), "split-1", timeout=180)

@@ -6,12 +6,10 @@ import json
 
 import pytest
 
+from pipeline.config import OUTPUT_ROOT_ENV
 from pipeline.jobs import JobState
 from pipeline.local import EmbeddedRedis
-from tests.conftest import cli, wait_finished
-from tests.integration.test_faults import (  # noqa: F401 - `broker` is a fixture
-    broker, fault_config, make_corpus, start_workers, submit, wait_for,
-)
+from tests.integration.conftest import cli, fault_config, make_corpus, start_workers, submit, wait_finished, wait_for
 
 
 class Exploit:
@@ -29,9 +27,10 @@ def test_pickled_messages_are_refused(tmp_path, broker):
     marker = tmp_path / "pwned"
     workers = start_workers(broker, tmp_path, config)
     try:
-        from workers import app, tasks
+        from workers.app import configure
+        from workers import tasks
 
-        app.conf.broker_url = broker.url
+        configure(broker.url)
         tasks.process_batch.apply_async(("x", 0, {"docs": Exploit(marker)}), serializer="pickle")
         log = tmp_path / "w.log"
         wait_for(lambda: log.exists() and "untrusted content" in log.read_text(), timeout=60, what="the refusal")
@@ -65,7 +64,7 @@ def test_broker_password_never_shows(tmp_path):
 
 def test_worker_refuses_output_outside_its_root(tmp_path, broker, monkeypatch):
     config = fault_config(tmp_path)
-    monkeypatch.setenv("NLP_PIPELINE_OUTPUT_ROOT", str(tmp_path / "allowed"))
+    monkeypatch.setenv(OUTPUT_ROOT_ENV, str(tmp_path / "allowed"))
     workers = start_workers(broker, tmp_path, config)
     state = JobState.from_url(broker.url)
     try:
@@ -73,7 +72,7 @@ def test_worker_refuses_output_outside_its_root(tmp_path, broker, monkeypatch):
         wait_for(lambda: state.failed_batches("escape-1"), timeout=60, what="the refusal")
     finally:
         workers.stop()
-    assert "outside NLP_PIPELINE_OUTPUT_ROOT" in state.failed_batches("escape-1")[0]
+    assert f"outside {OUTPUT_ROOT_ENV}" in state.failed_batches("escape-1")[0]
     assert not (tmp_path / "elsewhere" / "documents").exists()
 
 

@@ -13,9 +13,9 @@ import psutil
 import redis
 
 from pipeline.jobs import JobState
-from tests.conftest import ROOT, cli, wait_finished
-from tests.integration.test_faults import (  # noqa: F401 - `broker` is a fixture
-    assert_exact, broker, fault_config, freeze_with_batch_in_flight, make_corpus, start_workers, submit, wait_for,
+from tests.conftest import ROOT
+from tests.integration.conftest import (
+    assert_exact, cli, fast_worker_settings, wait_finished, fault_config, freeze_with_batch_in_flight, make_corpus, start_workers, submit, wait_for,
 )
 
 
@@ -99,7 +99,8 @@ def test_worker_command_serves_a_job_and_stops_on_sigterm(tmp_path, broker):
     config = fault_config(tmp_path)
     corpus = make_corpus(tmp_path / "in.jsonl", 8)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "worker", "--broker", broker.url, "--concurrency", "1", "--config", config],
+        [sys.executable, "-m", "pipeline.cli", "worker", "--broker", broker.url, "--concurrency", "1",
+         "--config", fast_worker_settings(tmp_path), "--preload", config],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:

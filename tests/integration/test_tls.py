@@ -16,8 +16,7 @@ import redis
 
 from pipeline.jobs import JobState
 from pipeline.local import LocalWorkers, free_port
-from tests.conftest import cli, wait_finished
-from tests.integration.test_faults import assert_exact, fault_config, make_corpus, submit
+from tests.integration.conftest import assert_exact, cli, fault_config, fast_worker_settings, make_corpus, submit, wait_finished
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -58,7 +57,7 @@ def test_job_over_tls_with_password(tmp_path, tls_broker):
     config = fault_config(tmp_path)
     corpus = make_corpus(tmp_path / "in.jsonl", 8)
     out = tmp_path / "out"
-    workers = LocalWorkers(url, 1, tmp_path / "w.log", config=config).start()
+    workers = LocalWorkers(url, 1, tmp_path / "w.log", worker_config=fast_worker_settings(tmp_path), preload=config).start()
     try:
         sub = submit(broker, [str(corpus)], out, "tls-1", config)
         wait_finished(JobState.from_url(url), "tls-1", timeout=120)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.documents import Document, Failure
-from pipeline.stages.base import MAX_ERROR_MESSAGE, run_stages
+from pipeline.errors import MAX_ERROR_MESSAGE
+from pipeline.stages.base import run_stages
 
 
 def make(*ids: str) -> list[Document]:

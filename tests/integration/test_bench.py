@@ -30,7 +30,7 @@ def test_bench_writes_every_figure(tmp_path):
     # Small batches, so that the job has several and a first one to time.
     overlay.write_text(
         f"sentiment:\n  model: {sentiment}\nstance:\n  model: {stance}\nbatching:\n  max_docs: 8\n"
-        "worker:\n  models_queue: models\n",
+        "routing:\n  models_queue: models\n",
         encoding="utf-8",
     )
     out = tmp_path / "bench.json"

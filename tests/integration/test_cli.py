@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import __version__
 from pipeline.config import BROKER_ENV
-from tests.conftest import cli
+from tests.integration.conftest import cli
 
 NO_BROKER = {BROKER_ENV: ""}
 

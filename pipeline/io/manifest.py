@@ -1,0 +1,59 @@
+"""A job's manifest: OUT/_jobs/<job>.json, written once every batch is committed."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.io.atomic import write_atomic
+from pipeline.jobs import JobMeta
+from pipeline.schemas import SCHEMA_VERSION
+
+
+def manifest_path(out: Path, job_id: str) -> Path:
+    return out / "_jobs" / f"{job_id}.json"
+
+
+def _versions() -> dict[str, str]:
+    found = {"pipeline": __version__, "python": platform.python_version(), "schema": SCHEMA_VERSION}
+    for package in ("celery", "redis", "spacy", "transformers", "torch", "pyarrow", "trafilatura"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> Path:
+    """Writes OUT/_jobs/<job>.json atomically and returns its path.
+
+    The model ids are the first batch's: every batch of a job runs the same configuration.
+    """
+    rows: dict[str, int] = {}
+    stage_seconds: dict[str, float] = {}
+    for s in stats.values():
+        for name, n in s["rows"].items():
+            rows[name] = rows.get(name, 0) + n
+        for name, sec in s["seconds"].items():
+            stage_seconds[name] = round(stage_seconds.get(name, 0.0) + sec, 3)
+    manifest = {
+        "job_id": job.job_id,
+        "inputs": job.inputs,
+        "out": str(job.out),
+        "batches": len(stats),
+        "records": sum(s["records"] for s in stats.values()),
+        "rows": rows,
+        "characters": sum(s["chars"] for s in stats.values()),
+        "created_at": job.created_at,
+        "finished_at": finished_at,
+        "worker_seconds": stage_seconds,
+        "versions": _versions(),
+        "models": stats[min(stats)]["models"],
+        "config": job.config.to_dict(),
+    }
+    path = manifest_path(job.out, job.job_id)
+    write_atomic(path, lambda fh: fh.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")))
+    return path
