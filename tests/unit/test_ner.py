@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import NerConfig, load_config
+from pipeline.config import NerConfig, Target, load_config
 from pipeline.documents import Document
 from pipeline.errors import ConfigError
 from pipeline.stages.base import run_stages
@@ -90,3 +90,17 @@ def test_new_words_do_not_stay_in_the_vocabulary(stage):
 def test_unknown_model_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot load spaCy model 'no_such_model_xyz'"):
         NerStage(NerConfig(model="no_such_model_xyz"), ())
+
+
+def test_non_ascii_aliases_in_any_case_do_not_break_documents():
+    # An alias İstanbul made every text containing "istanbul" fail here with AttributeError.
+    targets = load_config().targets + (Target("Turkey", ("Türkiye", "İstanbul", "Ankara"), ("GPE",)), Target("Street", ("Große Straße",), ("FAC", "LOC")))
+    stage = NerStage(NerConfig(), targets)
+    text = "Delegations met in istanbul on Monday. ISTANBUL and TÜRKIYE hosted them; NATO watched from the GROSSE STRASSE."
+    docs = [cleaned("t", text)]
+    seconds = run_stages([stage], docs)
+    assert set(seconds) == {"ner"} and docs[0].failure is None
+    found = [(m.target, m.text) for m in docs[0].mentions if m.via == "alias"]
+    assert found == [("Turkey", "istanbul"), ("Turkey", "ISTANBUL"), ("Turkey", "TÜRKIYE"), ("NATO", "NATO"), ("Street", "GROSSE STRASSE")]
+    for m in docs[0].mentions:
+        assert text[m.start:m.end] == m.text

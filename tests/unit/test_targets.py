@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import Target, load_config
 from pipeline.documents import Entity
-from pipeline.targets import TargetMatcher, sentence_index
+from pipeline.targets import TargetMatcher, fold, sentence_index
 
 TARGETS = load_config().targets
 
@@ -131,3 +133,76 @@ def test_regex_special_characters_in_aliases():
     t = Target("C", ("C++", "A.B."), ("ORG",))
     mentions = TargetMatcher((t,)).find("We like C++ and AxB. but A.B. too", [0], [])
     assert [m.text for m in mentions] == ["C++", "A.B."]
+
+
+# --- case folding beyond ASCII: matching and lookup fold the same way --------------------------
+
+
+def mention_spans(matcher, text):
+    mentions = matcher.find(text, [0], [])
+    for m in mentions:
+        assert text[m.start:m.end] == m.text
+    return [(m.target, m.text) for m in mentions]
+
+
+def test_dotted_capital_i_alias_matches_every_spelling():
+    # With an alias İstanbul, "istanbul" matched the case-insensitive regex but its lookup
+    # failed (casefold gives i + U+0307), and NER died with AttributeError on None.name.
+    matcher = TargetMatcher((Target("Istanbul", ("İstanbul",), ("GPE",)),))
+    text = "istanbul, Istanbul, ISTANBUL, İstanbul and İSTANBUL; not Istanbullu."
+    assert mention_spans(matcher, text) == [("Istanbul", w) for w in ("istanbul", "Istanbul", "ISTANBUL", "İstanbul", "İSTANBUL")]
+    assert matcher.target_of("ISTANBUL").name == matcher.target_of("i\u0307stanbul").name == "Istanbul"
+
+
+def test_ascii_alias_matches_dotted_capital_i_text():
+    matcher = TargetMatcher((Target("Istanbul", ("Istanbul",), ("GPE",)),))
+    text = "Talks in İSTANBUL (and i\u0307stanbul) ended."
+    assert mention_spans(matcher, text) == [("Istanbul", "İSTANBUL"), ("Istanbul", "i\u0307stanbul")]
+
+
+@pytest.mark.parametrize("alias", ["Straße", "Strasse", "STRASSE"])
+def test_sharp_s_and_ss_are_one_letter(alias):
+    matcher = TargetMatcher((Target("Street", (alias, "Große Straße Nord"), ("ORG",)),))
+    # Text before a match folds to more characters than it has (ß -> ss): offsets must still be the text's.
+    text = "Großes Fest: die Straße, die STRASSE, die strasse; die Große Strasse Nord."
+    assert mention_spans(matcher, text) == [("Street", "Straße"), ("Street", "STRASSE"), ("Street", "strasse"), ("Street", "Große Strasse Nord")]
+    assert matcher.target_of("STRASSE").name == matcher.target_of("straße").name == "Street"
+
+
+def test_greek_sigma_forms_are_one_letter():
+    matcher = TargetMatcher((Target("Sisyphus", ("Σίσυφος",), ("PERSON",)),))
+    text = "ΣΊΣΥΦΟΣ, σίσυφος, Σίσυφοσ."
+    assert mention_spans(matcher, text) == [("Sisyphus", "ΣΊΣΥΦΟΣ"), ("Sisyphus", "σίσυφος"), ("Sisyphus", "Σίσυφοσ")]
+    entities = [Entity("ΣΊΣΥΦΟΣ", "PERSON", 0, 7, 0)]
+    matcher.link_entities(entities)
+    assert entities[0].target == "Sisyphus"
+
+
+def test_match_must_cover_whole_characters():
+    # "waẗ" folds to "wat" + a combining diaeresis, which is not a word character.
+    matcher = TargetMatcher((Target("W", ("Wat",), ("ORG",)),))
+    assert mention_spans(matcher, "Waẗ and ǰ. Wat.") == [("W", "Wat")]
+
+
+def test_blank_alias_matches_nothing():
+    matcher = TargetMatcher((Target("B", ("  ", "Bee"), ("ORG",)),))
+    assert mention_spans(matcher, "A Bee.") == [("B", "Bee")]
+
+
+SPECIAL = "İIıißSsΣσςﬁŉǰẗKkK ΐ"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    aliases=st.lists(st.text(alphabet=SPECIAL + "ab", min_size=1, max_size=6), min_size=1, max_size=4),
+    picks=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["upper", "lower", "casefold", "title", "same"]), st.text(alphabet=SPECIAL + "ab .,", max_size=4))),
+)
+def test_every_alias_match_maps_to_its_target(aliases, picks):
+    targets = tuple(Target(f"T{i}", (alias,), ("ORG",)) for i, alias in enumerate(aliases))
+    matcher = TargetMatcher(targets)
+    # Aliases in other cases, between arbitrary gaps (some of them word boundaries, some not).
+    text = "".join((aliases[i % len(aliases)] if how == "same" else getattr(aliases[i % len(aliases)], how)()) + gap for i, how, gap in picks)
+    by_name = {t.name: t for t in targets}
+    for m in matcher.find(text, [0], []):
+        assert text[m.start:m.end] == m.text
+        assert " ".join(fold(m.text).split()) in {" ".join(fold(a).split()) for a in by_name[m.target].aliases}
