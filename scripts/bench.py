@@ -62,7 +62,7 @@ def read_news() -> list[tuple[str, dict]]:
     missing = [str(NEWS / name) for name, _ in SOURCES if not (NEWS / name).is_file()]
     if missing:
         raise BenchError(f"benchmark corpus not found: {', '.join(missing)} (expected ../shared/data/news beside the repository)")
-    from pipeline.training.data import read_press_releases
+    from pipeline_train.data import read_press_releases
 
     per_source = [[(outlet, row) for row in read_press_releases(NEWS / name)] for name, outlet in SOURCES]
     merged = []
@@ -117,7 +117,7 @@ def competing_processes():
     found = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if "pipeline.training" in cmd and p.pid != os.getpid():
+        if "pipeline_train" in cmd and p.pid != os.getpid():
             found.append(p)
     return found
 

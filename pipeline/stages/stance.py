@@ -12,11 +12,11 @@ import numpy as np
 
 from pipeline.config import StanceConfig, Target
 from pipeline.documents import Document, Stance
+from pipeline.labels import STANCE_LABELS
 from pipeline.models import load_stance
 
-# Column order of the classifier's probabilities (pipeline.classifiers.STANCE_LABELS).
+# Columns of the classifier's probabilities, in STANCE_LABELS order.
 AGAINST, NEUTRAL, FAVOR = 0, 1, 2
-LABELS = ("against", "neutral", "favor")
 NOT_MENTIONED = "not_mentioned"
 
 
@@ -29,7 +29,7 @@ def aggregate_stance(target: str, probs: np.ndarray, sentences: list[str], menti
     order = np.argsort(-probs[:, best], kind="stable")[:evidence]
     return Stance(
         target=target,
-        stance=LABELS[best],
+        stance=STANCE_LABELS[best],
         score=float(mean[FAVOR] - mean[AGAINST]),
         confidence=float(mean[best]),
         mentions=mentions,

@@ -4,12 +4,16 @@ order, and the generic Hugging Face path with a tiny model built on the fly."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from pipeline import classifiers as C
+from pipeline.encoding import mark_mentions
+from pipeline.labels import NLI_HYPOTHESES, SENTIMENT_LABELS, STANCE_LABELS, map_labels
 from tests.conftest import tiny_hf_classifier
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,7 +47,7 @@ def test_builtin_sentiment_clear_cases(sentiment):
     ]
     probs = sentiment.predict(texts)
     assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
-    assert _label(probs, C.SENTIMENT_LABELS) == ["positive", "negative", "neutral"]
+    assert _label(probs, SENTIMENT_LABELS) == ["positive", "negative", "neutral"]
     assert sentiment.device == "cpu" or sentiment.device.startswith("cuda")
     assert len(sentiment.artifact_hash) == 12 and sentiment.name and sentiment.version
 
@@ -58,13 +62,13 @@ def test_builtin_stance_clear_cases(stance):
     ]
     probs = stance.predict(items)
     assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
-    assert _label(probs, C.STANCE_LABELS) == ["against", "favor", "against"]
+    assert _label(probs, STANCE_LABELS) == ["against", "favor", "against"]
 
 
 def test_builtin_stance_mention_head_for_other_targets(stance):
     s = "NATO was praised for its strong and generous support of its members."
     probs = stance.predict([("NATO", s, [(0, 4)]), ("NATO", s, [])])
-    assert _label(probs, C.STANCE_LABELS)[0] == "favor"
+    assert _label(probs, STANCE_LABELS)[0] == "favor"
     assert probs.shape == (2, 3)
 
 
@@ -75,7 +79,7 @@ def test_int8_keeps_the_clear_cases_and_says_so(sentiment):
         "The movie was a boring, dreadful waste of time.",
         "The committee will meet on Tuesday to discuss the budget.",
     ]
-    assert _label(quantized.predict(texts), C.SENTIMENT_LABELS) == ["positive", "negative", "neutral"]
+    assert _label(quantized.predict(texts), SENTIMENT_LABELS) == ["positive", "negative", "neutral"]
     assert np.abs(quantized.predict(texts) - sentiment.predict(texts)).max() < 0.15
     assert quantized.model_id == f"{sentiment.model_id} int8" and sentiment.quantize == "none"
     layer = quantized.model.encoder.encoder.layer[0]
@@ -124,18 +128,18 @@ def test_predict_restores_input_order(sentiment):
 
 
 def test_mark_mentions():
-    text, spans = C.mark_mentions("Putin met Biden and Putin left.", [(20, 25), (0, 5)])
+    text, spans = mark_mentions("Putin met Biden and Putin left.", [(20, 25), (0, 5)])
     assert text == "[[Putin]] met Biden and [[Putin]] left."
     assert [text[s:e] for s, e in spans] == ["[[Putin]]", "[[Putin]]"]
 
 
 def test_map_labels():
-    assert C.map_labels({0: "NEGATIVE", 1: "POSITIVE"}, "sentiment") == [0, -1, 1]
-    assert C.map_labels({0: "LABEL_0", 1: "LABEL_1"}, "sentiment") == [0, -1, 1]
-    assert C.map_labels({0: "pos", 1: "neu", 2: "neg"}, "sentiment") == [2, 1, 0]
-    assert C.map_labels({0: "FAVOR", 1: "AGAINST", 2: "NONE"}, "stance") == [1, 2, 0]
+    assert map_labels({0: "NEGATIVE", 1: "POSITIVE"}, "sentiment") == [0, -1, 1]
+    assert map_labels({0: "LABEL_0", 1: "LABEL_1"}, "sentiment") == [0, -1, 1]
+    assert map_labels({0: "pos", 1: "neu", 2: "neg"}, "sentiment") == [2, 1, 0]
+    assert map_labels({0: "FAVOR", 1: "AGAINST", 2: "NONE"}, "stance") == [1, 2, 0]
     with pytest.raises(ValueError, match="joy"):
-        C.map_labels({0: "joy", 1: "anger", 2: "sadness"}, "sentiment")
+        map_labels({0: "joy", 1: "anger", 2: "sadness"}, "sentiment")
 
 
 def test_hf_sentiment_model_from_directory(tmp_path):
@@ -175,7 +179,7 @@ def test_nli_model_scores_zero_shot(tmp_path, labels):
     items = [("NATO", "NATO allies met in Brussels on Tuesday to discuss air defence.", [(0, 4)]), ("Russia", "Moscow said nothing.", [(0, 6)])]
     probs = stance.predict(items)
     for (target, sentence, _), row in zip(items, probs):
-        hypotheses = [h.format(target=target) for h in C.NLI_HYPOTHESES["stance"]]
+        hypotheses = [h.format(target=target) for h in NLI_HYPOTHESES["stance"]]
         assert hypotheses[2] == f"This text is in favor of {target}."
         assert np.allclose(row, expected(sentence, hypotheses), atol=1e-4)
     assert np.abs(probs - 1 / 3).max() > 0.05  # far enough from uniform for the comparison to mean something
@@ -184,7 +188,7 @@ def test_nli_model_scores_zero_shot(tmp_path, labels):
     texts = ["Prices rose.", "A long and winding sentence about nothing much at all.", "Prices rose."]
     probs = sentiment.predict(texts)
     for text, row in zip(texts, probs):
-        assert np.allclose(row, expected(text, C.NLI_HYPOTHESES["sentiment"]), atol=1e-4)
+        assert np.allclose(row, expected(text, NLI_HYPOTHESES["sentiment"]), atol=1e-4)
     assert sentiment.predict([]).shape == (0, 3) and stance.predict([]).shape == (0, 3)
 
 
@@ -214,3 +218,8 @@ def test_hf_model_with_unmappable_labels(tmp_path):
 def test_missing_directory_is_an_error(tmp_path):
     with pytest.raises(Exception):
         C.load_stance(str(tmp_path / "nope"), device="cpu")
+
+
+def test_the_stages_get_the_label_order_without_torch():
+    code = "import sys, pipeline.stages.sentiment, pipeline.stages.stance; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

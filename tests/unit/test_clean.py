@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cleaning_eval
 from pipeline.config import CleaningConfig
 from pipeline.documents import Document, Failure
 from pipeline.stages.base import run_stages
 from pipeline.stages.clean import DEFAULT_EXTRACTION, CleanStage, clean_text, detect_language
+from pipeline_train import cleaning_eval
 
 EVAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cleaning" / "trafilatura_en"
 

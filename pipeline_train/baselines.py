@@ -12,18 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from pipeline.classifiers import (
-    SENTIMENT_LABELS,
-    STANCE_LABELS,
-    HeadsModel,
-    collate,
-    encode_pairs,
-    encode_texts,
-    resolve_device,
-    sorted_batches,
-)
+from pipeline.encoding import encode_pairs, encode_texts, resolve_device, run_batches
+from pipeline.heads import HeadsModel
+from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
+from pipeline_train.data import base_encoder_path, load_task_data
 
 
 class _Vader:
@@ -70,8 +63,6 @@ class _FrozenEncoder:
     def __init__(self, device=None, max_length=128, batch_size=64):
         from transformers import AutoModel, AutoTokenizer
 
-        from pipeline.training.train import base_encoder_path
-
         path = base_encoder_path()
         self.device = resolve_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -79,21 +70,15 @@ class _FrozenEncoder:
         self.model = HeadsModel(encoder, {}).to(self.device).eval()
         self.max_length, self.batch_size = max_length, batch_size
 
-    @torch.inference_mode()
-    def embed_rows(self, rows) -> np.ndarray:
-        out = None
-        for idx, chunk in sorted_batches(rows, self.batch_size):
-            feats = self.model.features(collate(chunk, self.tokenizer.pad_token_id, self.device)).float().cpu().numpy()
-            if out is None:
-                out = np.zeros((len(rows), feats.shape[1]), dtype=np.float32)
-            out[idx] = feats
-        return out
+    def embed_rows(self, rows, kind: str) -> np.ndarray:
+        width = self.model.feature_width(kind)
+        return run_batches(rows, self.model.features, width, batch_size=self.batch_size, pad_id=self.tokenizer.pad_token_id or 0, device=self.device)
 
     def texts(self, texts):
-        return self.embed_rows(encode_texts(self.tokenizer, texts, self.max_length))
+        return self.embed_rows(encode_texts(self.tokenizer, texts, self.max_length), "text")
 
     def pairs(self, items):
-        return self.embed_rows(encode_pairs(self.tokenizer, items, self.max_length))
+        return self.embed_rows(encode_pairs(self.tokenizer, items, self.max_length), "pair")
 
 
 def _fit(x, y, seed):
@@ -115,8 +100,6 @@ class FrozenLRStance:
     labels = STANCE_LABELS
 
     def __init__(self, data_dir: Path, seed: int = 13, device=None):
-        from pipeline.training.train import load_task_data
-
         self.enc = _FrozenEncoder(device)
         self.device = self.enc.device
         _, splits = load_task_data("stance", Path(data_dir), seed, None, 0)
@@ -149,8 +132,6 @@ class FrozenLRSentiment:
     labels = SENTIMENT_LABELS
 
     def __init__(self, data_dir: Path, seed: int = 13, device=None, sst2_examples: int = 20000):
-        from pipeline.training.train import load_task_data
-
         self.enc = _FrozenEncoder(device)
         self.device = self.enc.device
         _, splits = load_task_data("sentiment", Path(data_dir), seed, None, sst2_examples)

@@ -1,9 +1,9 @@
 """Score a stance / sentiment model or a baseline on labelled files; print accuracy and macro-F1.
 
-    python -m pipeline.training.evaluate --model builtin \\
+    python -m pipeline_train.evaluate --model builtin \\
         --newsmtsc ../shared/data/newsmtsc/devtest_mt.jsonl \\
         --ruw ../shared/data/ruw/train.csv --sst2 ../shared/data/sst2/train.tsv --split test
-    python -m pipeline.training.evaluate --baseline vader ...      (or frozen-lr)
+    python -m pipeline_train.evaluate --baseline vader ...      (or frozen-lr)
 
 Files: NewsMTSC JSONL (stance per target; sentiment per sentence from its targets' polarities),
 RUW CSV (stance per target, Russia and Ukraine), SST-2 TSV (binary sentiment: accuracy of
@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from pipeline.classifiers import SENTIMENT_LABELS, STANCE_LABELS, load_sentiment, load_stance
+from pipeline.classifiers import load_sentiment, load_stance
 from pipeline.config import QUANTIZE_MODES
-from pipeline.training import data as D
-from pipeline.training.train import DEFAULT_BASE, SPLITS
+from pipeline.heads import META_FILE
+from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
+from pipeline_train import data as D
 
 
 def parse_args(argv):
@@ -60,7 +61,7 @@ def scores(gold: list[str], pred: list[str], labels) -> dict:
 def _keep(examples, source: str, split: str, seed: int):
     if split == "all":
         return examples
-    test, val = SPLITS[source]
+    test, val = D.SPLITS[source]
     return [e for e in examples if D.split_of(e.key, seed, test, val) == "test"]
 
 
@@ -100,14 +101,14 @@ def eval_sentiment(clf, args) -> dict:
 def _tasks(args) -> list[str]:
     if args.task != "both":
         return [args.task]
-    if args.model and Path(args.model, "labels.json").is_file():
-        return [json.loads(Path(args.model, "labels.json").read_text())["task"]]
+    if args.model and Path(args.model, META_FILE).is_file():
+        return [json.loads(Path(args.model, META_FILE).read_text())["task"]]
     return ["stance", "sentiment"]
 
 
 def _load(args, task):
     if args.baseline:
-        from pipeline.training.baselines import load_baseline
+        from pipeline_train.baselines import load_baseline
 
         return load_baseline(args.baseline, task, Path(args.data_dir), seed=args.seed, device=args.device)
     loader = load_stance if task == "stance" else load_sentiment
@@ -152,7 +153,7 @@ SOURCES = {
     "Russia and Ukraine; no licence stated (research data accompanying a paper)",
     "sst2": "SST-2 (GLUE train split, via forest-snow/alps data/SST-2/train.tsv): binary movie-review "
     "sentiment; no licence stated in that copy (GLUE/SST terms apply)",
-    "transfer": "(mention, sentence) pairs labelled by a larger teacher model (`python -m pipeline.training.distill`, "
+    "transfer": "(mention, sentence) pairs labelled by a larger teacher model (`python -m pipeline_train.distill`, "
     "see Training): other named entities of the NewsMTSC training sentences, and entities in sentences of Kremlin and "
     "Zelenskyy press releases (PeiYiZhuo/zelenskyy-putin; the source sites publish under CC BY 4.0)",
 }
@@ -197,7 +198,7 @@ LIMITS = {
 
 def update_card(model_dir: Path, results: dict, command: str) -> None:
     """Store one evaluate run in model_dir/metrics.json (ours or a baseline) and re-render README.md."""
-    meta = json.loads((model_dir / "labels.json").read_text())
+    meta = json.loads((model_dir / META_FILE).read_text())
     task = meta["task"]
     metrics_path = model_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"task": task, "results": {}}
@@ -212,7 +213,7 @@ def update_card(model_dir: Path, results: dict, command: str) -> None:
 
 
 def base_encoder_line(base: str) -> str:
-    if base == DEFAULT_BASE:
+    if base == D.DEFAULT_BASE:
         return f"{base} (Apache-2.0)."
     return f"`{base}` (its licence and training data are those of its own model card)."
 
@@ -239,7 +240,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "model with dynamic int8 weights by default (`sentiment.quantize: auto`) and the stance model in fp32 "
         "(`stance.quantize: none`); column `ours-int8` below is what `quantize: auto` or `int8` gives. Any other model "
         "runs in fp32 unless `quantize: int8` is set. "
-        f"Base encoder: {base_encoder_line(cfg.get('base_encoder', DEFAULT_BASE))}",
+        f"Base encoder: {base_encoder_line(cfg.get('base_encoder', D.DEFAULT_BASE))}",
         "",
         "## Training data",
         "",
@@ -289,7 +290,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
                 for c in columns
             ]
             lines.append(f"| {d} | {n} | " + " | ".join(cells) + " |")
-        lines += ["", "Measured with `python -m pipeline.training.evaluate` (commands in metrics.json)."]
+        lines += ["", "Measured with `python -m pipeline_train.evaluate` (commands in metrics.json)."]
         if task == "sentiment":
             lines.append("SST-2 rows are binary: accuracy of P(positive) > P(negative); macro-F1 over the two classes.")
     lines += [

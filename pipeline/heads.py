@@ -1,0 +1,110 @@
+"""Our model format, "pipeline-heads-v1": a transformer encoder with named 3-way heads.
+
+A model directory holds the fp16 weights (model.safetensors), the encoder config, the tokenizer
+and labels.json (format, task, name, version, labels, heads and, for stance, which targets have
+a head of their own). Written by training (pipeline_train), read by pipeline.classifiers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipeline.hashing import file_sha256
+
+FORMAT = "pipeline-heads-v1"
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "labels.json"
+
+# The sentiment model's one head, and the stance head for any target without a head of its own.
+SENTENCE_HEAD = "sentence"
+MENTION_HEAD = "mention"
+
+
+class HeadsModel(nn.Module):
+    """A transformer encoder with named 3-way heads on mean-pooled token states.
+
+    Head kinds:
+      "text": input is the text alone; features = mean of its token states.
+      "pair": input is (target, text with [[mentions]] marked); features = mean of all token
+              states concatenated with the mean over the marked mention's tokens.
+    """
+
+    def __init__(self, encoder: nn.Module, heads: dict[str, str], n_labels: int = 3, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.head_kinds = dict(heads)
+        self.dropout = nn.Dropout(dropout)
+        self.heads = nn.ModuleDict({name: nn.Linear(self.feature_width(kind), n_labels) for name, kind in heads.items()})
+
+    def feature_width(self, kind: str) -> int:
+        return self.encoder.config.hidden_size * (2 if kind == "pair" else 1)
+
+    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        mask = batch["attention_mask"]
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        states = self.encoder(**inputs).last_hidden_state
+        pooled = _masked_mean(states, mask)
+        if "target_mask" not in batch:
+            return pooled
+        target_mask = batch["target_mask"]
+        # A mention cut off by truncation leaves an empty mask: fall back to the whole input.
+        empty = target_mask.sum(1, keepdim=True) == 0
+        target_mask = torch.where(empty, mask, target_mask)
+        return torch.cat([pooled, _masked_mean(states, target_mask)], dim=-1)
+
+    def logits(self, head: str, features: torch.Tensor) -> torch.Tensor:
+        return self.heads[head](self.dropout(features))
+
+    def probs(self, batch: dict[str, torch.Tensor], heads: list[str]) -> torch.Tensor:
+        """The label probabilities of each of `heads`, side by side, from one encoder pass."""
+        features = self.features(batch)
+        return torch.cat([self.logits(h, features).softmax(-1) for h in heads], dim=-1)
+
+
+def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(states.dtype)
+    return (states * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def write_meta(model_dir: str | Path, meta: dict) -> None:
+    (Path(model_dir) / META_FILE).write_text(json.dumps({"format": FORMAT, **meta}, indent=2) + "\n")
+
+
+def save_heads_model(model: HeadsModel, tokenizer, out_dir: str | Path, meta: dict) -> str:
+    """Write fp16 weights, encoder config, tokenizer and labels.json; return the weights' sha256."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
+    (out / WEIGHTS_FILE).chmod(0o644)  # safetensors creates it owner-only; installed packages need it readable
+    model.encoder.config.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    write_meta(out, meta)
+    return file_sha256(out / WEIGHTS_FILE)
+
+
+def load_heads_model(model_dir: str | Path, device: str = "cpu"):
+    """Load a model written by save_heads_model: (model in eval mode, tokenizer, labels.json dict)."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    meta = json.loads((model_dir / META_FILE).read_text())
+    encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir), add_pooling_layer=False)
+    model = HeadsModel(encoder, meta["heads"])
+    state = {k: v.float() for k, v in load_file(str(model_dir / WEIGHTS_FILE)).items()}
+    model.load_state_dict(state)
+    model.to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return model, tokenizer, meta
+
+
+def is_heads_dir(path: Path) -> bool:
+    meta = path / META_FILE
+    return meta.is_file() and json.loads(meta.read_text()).get("format") == FORMAT
