@@ -1,16 +1,16 @@
 """Sentiment and stance classifiers: the inference API of the pipeline stages.
 
-Two kinds of model directory can be loaded:
+The loader reads what a model is once and picks its backend:
 
-* our own format (pipeline.heads; the shipped "builtin" artifacts in pipeline/models/, or a
-  directory written by `nlp-pipeline train`): a BERT encoder plus named classification heads;
-* any Hugging Face sequence classifier (local directory or hub id), whose id2label names are
-  mapped onto our labels;
-* any Hugging Face NLI model (a label named "entailment"), used zero-shot: the text is the premise,
-  and each of our labels is a hypothesis (pipeline.labels.NLI_HYPOTHESES).
+* HeadsClassifier: our own format (pipeline.heads; the shipped "builtin" artifacts in
+  pipeline/models/, or a directory written by `nlp-pipeline train`);
+* HFClassifier: any Hugging Face sequence classifier (local directory or hub id), whose id2label
+  names are mapped onto our labels;
+* NliZeroShotClassifier: any Hugging Face NLI model (a label named "entailment"), used zero-shot:
+  the text is the premise, and each of our labels is a hypothesis (pipeline.labels.NLI_HYPOTHESES).
 
-Inference is batched over length-sorted inputs (padding is what costs on CPU), under
-torch.inference_mode, on CUDA when present.
+Inference is batched over length-sorted inputs (pipeline.encoding), under torch.inference_mode,
+on CUDA when present.
 """
 
 from __future__ import annotations
@@ -25,44 +25,20 @@ from pipeline.config import QUANTIZE_MODES
 from pipeline.encoding import encode_pairs, encode_texts, resolve_device, run_batches
 from pipeline.hashing import file_sha256
 from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, WEIGHTS_FILE, is_heads_dir, load_heads_model
-from pipeline.labels import NLI_HYPOTHESES, SENTIMENT_LABELS, STANCE_LABELS, map_labels, nli_entailment_index
+from pipeline.labels import NLI_HYPOTHESES, TASK_LABELS, map_labels, nli_entailment_index
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
-    """Dynamic int8 for the encoder's Linear layers, with per-output-channel weight scales
-    (per-tensor scales lose more agreement with fp32). CPU only.
+class Classifier:
+    """A loaded model for one task. `predict` takes the task's inputs; each backend scores them
+    in `_probs`, from (target, sentence, mention spans) items whose target is None for sentiment."""
 
-    Stay fp32: each layer's feed-forward up-projection (`intermediate`), whose input, the attention
-    block's LayerNorm output, has a few large-valued dimensions that one 7-bit activation scale
-    per batch resolves poorly (quantizing it cost up to 1.8 macro-F1; without it no model we
-    measured lost more than 1 point, docs/models.md), and our classification heads (tiny, and
-    where rounding would reach the labels directly)."""
-    import warnings
-
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    spec = {
-        name: per_channel_dynamic_qconfig
-        for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and not name.startswith("heads.") and ".intermediate." not in f".{name}."
-    }
-    with warnings.catch_warnings():
-        # torch.ao's eager quantization warns that it is moving to the separate torchao package.
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model, spec, dtype=torch.qint8)
-
-
-# --------------------------------------------------------------------------- classifiers
-
-
-class _Base:
-    labels: tuple[str, ...]
-
-    def __init__(self, model, tokenizer, *, name: str, version: str, artifact_hash: str, device: str, batch_size: int, max_length: int, quantize: str = "none", entailment: int | None = None):
+    def __init__(self, model, tokenizer, *, task: str, name: str, version: str, artifact_hash: str, device: str, batch_size: int, max_length: int, quantize: str = "none"):
         self.model = model
         self.tokenizer = tokenizer
+        self.task = task
+        self.labels = TASK_LABELS[task]
         self.name = name
         self.version = version
         self.artifact_hash = artifact_hash
@@ -70,7 +46,6 @@ class _Base:
         self.batch_size = batch_size
         self.max_length = max_length
         self.quantize = quantize  # as applied: "int8" only on the CPU
-        self.entailment = entailment  # an NLI model's entailment output, or None: not used zero-shot
 
     @property
     def model_id(self) -> str:
@@ -78,67 +53,37 @@ class _Base:
         suffix = f" {self.quantize}" if self.quantize != "none" else ""
         return f"{self.name} {self.version} {self.artifact_hash}{suffix}"
 
+    def predict(self, inputs) -> np.ndarray:
+        """(n, 3) probabilities in self.labels order: of sentences (sentiment), or of
+        (target, sentence, mention spans) items (stance)."""
+        if self.task == "stance":
+            items = [(t, s, list(sp or [])) for t, s, sp in inputs]
+            return self._probs(items) if items else np.zeros((0, 3), dtype=np.float32)
+        # A repeated sentence (boilerplate, a quote carried by several articles) is scored once.
+        unique, where = _distinct(list(inputs))
+        return self._probs([(None, t, []) for t in unique])[where] if unique else np.zeros((0, 3), dtype=np.float32)
+
+    def _probs(self, items: list[tuple]) -> np.ndarray:
+        raise NotImplementedError
+
     def _run(self, rows: list[dict], forward, width: int = 3) -> np.ndarray:
         return run_batches(rows, forward, width, batch_size=self.batch_size, pad_id=self.tokenizer.pad_token_id or 0, device=self.device)
 
-    def _zero_shot(self, premises: list[str], hypotheses: list[tuple[str, ...]]) -> np.ndarray:
-        """NLI zero-shot: each premise's probabilities are the softmax, over its hypotheses (one per
-        label), of the entailment logits, as in the Hugging Face zero-shot pipeline for one label."""
-        firsts = [p for p, hs in zip(premises, hypotheses) for _ in hs]
-        seconds = [h for hs in hypotheses for h in hs]
-        rows = encode_texts(self.tokenizer, firsts, self.max_length, seconds, truncation="only_first")
-        logits = self._run(rows, lambda b: self.model(**b).logits[:, [self.entailment]], width=1)
-        return torch.from_numpy(logits.reshape(len(premises), len(self.labels))).softmax(-1).numpy()
 
+class HeadsClassifier(Classifier):
+    """Our format. Sentiment reads the sentence head. Stance reads a target's own whole-text head
+    where it has one (Russia, Ukraine), the mention head for any other target."""
 
-class SentimentClassifier(_Base):
-    labels = SENTIMENT_LABELS
-
-    def __init__(self, model, tokenizer, *, head: str | None = None, label_index: list[int] | None = None, **kw):
+    def __init__(self, model, tokenizer, *, text_head: str | None, target_heads: dict[str, str], combine: str = "target_head", **kw):
         super().__init__(model, tokenizer, **kw)
-        self.head = head  # our format: the head to use; None: a Hugging Face classifier
-        self.label_index = label_index  # HF: our label i <- model output label_index[i] (-1: absent)
-
-    def predict(self, texts: list[str]) -> np.ndarray:
-        """(n, 3) probabilities in SENTIMENT_LABELS order."""
-        if not texts:
-            return np.zeros((0, 3), dtype=np.float32)
-        # A repeated sentence (boilerplate, a quote carried by several articles) is scored once.
-        unique, where = _distinct(texts)
-        if self.entailment is not None:
-            return self._zero_shot(unique, [NLI_HYPOTHESES["sentiment"]] * len(unique))[where]
-        rows = encode_texts(self.tokenizer, unique, self.max_length)
-        if self.head is not None:
-            return self._run(rows, lambda b: self.model.probs(b, [self.head]))[where]
-        return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))[where]
-
-
-class StanceClassifier(_Base):
-    labels = STANCE_LABELS
-
-    def __init__(self, model, tokenizer, *, target_heads: dict[str, str] | None = None, combine: str = "target_head", label_index: list[int] | None = None, **kw):
-        super().__init__(model, tokenizer, **kw)
-        # Our format: lower-cased target name -> its own whole-text head; others use "mention".
-        self.target_heads = target_heads
+        self.text_head = text_head  # the head of items without a target
+        self.target_heads = target_heads  # lower-cased target name -> its own whole-text head
         # How a target with its own head uses the mention head when spans are given:
         # "target_head" ignores it, "mean" averages the two heads' probabilities.
         self.combine = combine
-        self.label_index = label_index
 
-    def predict(self, items: list[tuple[str, str, list[tuple[int, int]]]]) -> np.ndarray:
-        """(n, 3) probabilities in STANCE_LABELS order for (target, sentence, mention spans) items."""
-        items = [(t, s, list(sp or [])) for t, s, sp in items]
-        if not items:
-            return np.zeros((0, 3), dtype=np.float32)
-        if self.entailment is not None:
-            hypotheses = [tuple(h.format(target=t) for h in NLI_HYPOTHESES["stance"]) for t, _, _ in items]
-            return self._zero_shot([s for _, s, _ in items], hypotheses)
-        if self.target_heads is None:
-            rows = encode_texts(self.tokenizer, [t for t, _, _ in items], self.max_length, [s for _, s, _ in items], truncation="only_second")
-            return self._run(rows, lambda b: _hf_probs(self.model, b, self.label_index))
-
-        # Each item's own whole-text head, or None for a target only the mention head reads.
-        own_head = [self.target_heads.get(t.strip().lower()) for t, _, _ in items]
+    def _probs(self, items):
+        own_head = [self.text_head if t is None else self.target_heads.get(t.strip().lower()) for t, _, _ in items]
         out = self._mention_probs(items, own_head)
         own = [i for i, head in enumerate(own_head) if head is not None]
         if not own:
@@ -168,6 +113,44 @@ class StanceClassifier(_Base):
         return out
 
 
+class HFClassifier(Classifier):
+    """A Hugging Face sequence classifier; a stance model reads (target, sentence) as a text pair."""
+
+    def __init__(self, model, tokenizer, *, label_index: list[int], **kw):
+        super().__init__(model, tokenizer, **kw)
+        self.label_index = label_index  # our label i <- model output label_index[i] (-1: absent)
+
+    def _probs(self, items):
+        sentences = [s for _, s, _ in items]
+        if self.task == "stance":
+            rows = encode_texts(self.tokenizer, [t for t, _, _ in items], self.max_length, sentences, truncation="only_second")
+        else:
+            rows = encode_texts(self.tokenizer, sentences, self.max_length)
+        return self._run(rows, self._mapped_probs)
+
+    def _mapped_probs(self, batch) -> torch.Tensor:
+        probs = self.model(**batch).logits.float().softmax(-1)
+        cols = [probs[:, j] if j >= 0 else torch.zeros_like(probs[:, 0]) for j in self.label_index]
+        return torch.stack(cols, dim=-1)
+
+
+class NliZeroShotClassifier(Classifier):
+    """An NLI model: each item's probabilities are the softmax, over its hypotheses (one per
+    label), of the entailment logits, as in the Hugging Face zero-shot pipeline for one label."""
+
+    def __init__(self, model, tokenizer, *, entailment: int, **kw):
+        super().__init__(model, tokenizer, **kw)
+        self.entailment = entailment  # the model's entailment output
+
+    def _probs(self, items):
+        # Sentiment hypotheses name no target, so formatting leaves them as they are.
+        hypotheses = [tuple(h.format(target=t) for h in NLI_HYPOTHESES[self.task]) for t, _, _ in items]
+        premises = [s for (_, s, _), hs in zip(items, hypotheses) for _ in hs]
+        rows = encode_texts(self.tokenizer, premises, self.max_length, [h for hs in hypotheses for h in hs], truncation="only_first")
+        logits = self._run(rows, lambda b: self.model(**b).logits[:, [self.entailment]], width=1)
+        return torch.from_numpy(logits.reshape(len(items), len(self.labels))).softmax(-1).numpy()
+
+
 def _distinct(texts: list[str]) -> tuple[list[str], list[int]]:
     """The distinct texts in first-seen order, and for each input the index of its text among them."""
     index: dict[str, int] = {}
@@ -182,17 +165,34 @@ def _first_mention(target: str, text: str, spans) -> str:
     return target
 
 
-def _hf_probs(model, batch, label_index: list[int]) -> torch.Tensor:
-    logits = model(**{k: v for k, v in batch.items() if k != "target_mask"}).logits
-    probs = logits.float().softmax(-1)
-    cols = [probs[:, j] if j >= 0 else torch.zeros_like(probs[:, 0]) for j in label_index]
-    return torch.stack(cols, dim=-1)
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """Dynamic int8 for the encoder's Linear layers, with per-output-channel weight scales
+    (per-tensor scales lose more agreement with fp32). CPU only.
+
+    Stay fp32: each layer's feed-forward up-projection (`intermediate`), whose input, the attention
+    block's LayerNorm output, has a few large-valued dimensions that one 7-bit activation scale
+    per batch resolves poorly (quantizing it cost up to 1.8 macro-F1; without it no model we
+    measured lost more than 1 point, docs/models.md), and our classification heads (tiny, and
+    where rounding would reach the labels directly)."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    spec = {
+        name: per_channel_dynamic_qconfig
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and not name.startswith("heads.") and ".intermediate." not in f".{name}."
+    }
+    with warnings.catch_warnings():
+        # torch.ao's eager quantization warns that it is moving to the separate torchao package.
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _load(spec: str, task: str, device: str | None, batch_size: int, max_length: int, quantize: str):
+def _load(spec: str, task: str, device: str | None, batch_size: int, max_length: int, quantize: str) -> Classifier:
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, not {quantize!r}")
     device = resolve_device(device)
@@ -201,40 +201,54 @@ def _load(spec: str, task: str, device: str | None, batch_size: int, max_length:
     # mpnet-base stance model fell from 0.838 to 0.659 macro-F1 on news).
     int8 = device == "cpu" and (quantize == "int8" or (quantize == "auto" and spec == "builtin"))
     path = MODELS_DIR / task if spec == "builtin" else Path(spec)
-    common = dict(device=device, batch_size=batch_size, max_length=max_length, quantize="int8" if int8 else "none")
-    cls = SentimentClassifier if task == "sentiment" else StanceClassifier
-    if spec == "builtin" and not is_heads_dir(path):
-        raise FileNotFoundError(f"builtin {task} model is missing in {path}; train one with `nlp-pipeline train --task {task}`")
+    common = dict(task=task, device=device, batch_size=batch_size, max_length=max_length, quantize="int8" if int8 else "none")
     if is_heads_dir(path):
-        model, tokenizer, meta = load_heads_model(path, device)
-        if meta.get("task") != task:
-            raise ValueError(f"{path} holds a {meta.get('task')} model, not a {task} model")
-        common.update(name=meta.get("name", path.name), version=meta.get("version", "0"), artifact_hash=file_sha256(path / WEIGHTS_FILE)[:12])
-        model = quantize_int8(model) if int8 else model
-        if task == "sentiment":
-            return cls(model, tokenizer, head=SENTENCE_HEAD, **common)
-        return cls(model, tokenizer, target_heads=meta["target_heads"], combine=meta.get("combine", "target_head"), **common)
+        return _load_heads(path, int8, common)
+    if spec == "builtin":
+        raise FileNotFoundError(f"builtin {task} model is missing in {path}; train one with `nlp-pipeline train --task {task}`")
+    return _load_hf(spec, path, int8, common)
 
+
+def _load_heads(path: Path, int8: bool, common: dict) -> HeadsClassifier:
+    task = common["task"]
+    model, tokenizer, meta = load_heads_model(path, common["device"])
+    if meta.get("task") != task:
+        raise ValueError(f"{path} holds a {meta.get('task')} model, not a {task} model")
+    return HeadsClassifier(
+        quantize_int8(model) if int8 else model,
+        tokenizer,
+        text_head=SENTENCE_HEAD if task == "sentiment" else None,
+        target_heads=meta.get("target_heads", {}),
+        combine=meta.get("combine", "target_head"),
+        name=meta.get("name", path.name),
+        version=meta.get("version", "0"),
+        artifact_hash=file_sha256(path / WEIGHTS_FILE)[:12],
+        **common,
+    )
+
+
+def _load_hf(spec: str, path: Path, int8: bool, common: dict) -> Classifier:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(spec).to(device).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(spec).to(common["device"]).eval()
     model = quantize_int8(model) if int8 else model
     tokenizer = AutoTokenizer.from_pretrained(spec)
-    entailment = nli_entailment_index(model.config.id2label)
-    label_index = None if entailment is not None else map_labels(model.config.id2label, task)
+    commit = getattr(model.config, "_commit_hash", None)
     weights = next((p for p in (path / "model.safetensors", path / "pytorch_model.bin") if p.is_file()), None)
-    artifact_hash = file_sha256(weights)[:12] if weights else getattr(model.config, "_commit_hash", None) or "unknown"
-    common.update(name=str(spec), version=getattr(model.config, "_commit_hash", None) or "local", artifact_hash=artifact_hash)
-    return cls(model, tokenizer, label_index=label_index, entailment=entailment, **common)
+    identity = dict(name=str(spec), version=commit or "local", artifact_hash=file_sha256(weights)[:12] if weights else commit or "unknown")
+    entailment = nli_entailment_index(model.config.id2label)
+    if entailment is not None:
+        return NliZeroShotClassifier(model, tokenizer, entailment=entailment, **identity, **common)
+    return HFClassifier(model, tokenizer, label_index=map_labels(model.config.id2label, common["task"]), **identity, **common)
 
 
-def load_sentiment(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128, quantize: str = "none") -> SentimentClassifier:
+def load_sentiment(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128, quantize: str = "none") -> Classifier:
     """Load the sentiment classifier: "builtin", a model directory, or a Hugging Face model id.
     quantize="int8" runs it with dynamic int8 weights on the CPU (see quantize_int8)."""
     return _load(spec, "sentiment", device, batch_size, max_length, quantize)
 
 
-def load_stance(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128, quantize: str = "none") -> StanceClassifier:
+def load_stance(spec: str = "builtin", *, device: str | None = None, batch_size: int = 32, max_length: int = 128, quantize: str = "none") -> Classifier:
     """Load the stance classifier: "builtin", a model directory, or a Hugging Face model id.
     quantize="int8" runs it with dynamic int8 weights on the CPU (see quantize_int8)."""
     return _load(spec, "stance", device, batch_size, max_length, quantize)

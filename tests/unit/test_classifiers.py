@@ -48,6 +48,7 @@ def test_builtin_sentiment_clear_cases(sentiment):
     probs = sentiment.predict(texts)
     assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
     assert _label(probs, SENTIMENT_LABELS) == ["positive", "negative", "neutral"]
+    assert type(sentiment) is C.HeadsClassifier
     assert sentiment.device == "cpu" or sentiment.device.startswith("cuda")
     assert len(sentiment.artifact_hash) == 12 and sentiment.name and sentiment.version
 
@@ -151,6 +152,7 @@ def test_hf_sentiment_model_from_directory(tmp_path):
     with torch.inference_mode():
         raw = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.softmax(-1).numpy()
     assert np.allclose(probs, raw[:, [1, 2, 0]], atol=1e-4)
+    assert type(clf) is C.HFClassifier
     assert clf.device == "cpu" and len(clf.artifact_hash) == 12 and clf.name == str(tmp_path)
 
 
@@ -176,6 +178,7 @@ def test_nli_model_scores_zero_shot(tmp_path, labels):
             return model(**enc).logits[:, entail].softmax(-1).numpy()
 
     stance = C.load_stance(str(tmp_path), device="cpu", batch_size=2)
+    assert type(stance) is C.NliZeroShotClassifier
     items = [("NATO", "NATO allies met in Brussels on Tuesday to discuss air defence.", [(0, 4)]), ("Russia", "Moscow said nothing.", [(0, 6)])]
     probs = stance.predict(items)
     for (target, sentence, _), row in zip(items, probs):
