@@ -5,7 +5,7 @@
 #
 # The install mirrors the README and the Makefile exactly:
 #   pip install torch==2.13.0              (first, pinned)
-#   pip install -c requirements.lock .     (non-editable here; `-e .` on a dev machine)
+#   pip install -c requirements.lock .     (non-editable here, no extras; `-e '.[dev]'` on a dev machine)
 FROM python:3.11-slim-bookworm
 
 # Extra index that `pip install torch==2.13.0` may use. The default is PyTorch's CPU-only
@@ -36,7 +36,8 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY pipeline/ pipeline/
 COPY workers/ workers/
 COPY configs/ configs/
-# configs/ is a package of its own, so the YAML files are installed with the code.
+# configs/ is a package of its own, so the YAML files are installed with the code. pipeline_train/
+# (training and evaluation, with the `train` extra) is not copied: workers never import it.
 RUN pip install -c requirements.lock .
 
 # 3. Flower (monitoring, the `flower` compose service). Not a project dependency, so it is not
