@@ -58,7 +58,9 @@ class InputConfig:
     date_field: str = "published_at"
     outlet_field: str = "outlet"
     max_doc_chars: int = 1_000_000
+    max_raw_chars: int = 20_000_000
     max_field_chars: int = 2000
+    follow_links: bool = False
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,9 @@ class LocalDeployment:
         self._state = None
 
     def __enter__(self) -> LocalDeployment:
+        return self.start()
+
+    def start(self) -> LocalDeployment:
         self.broker.start()
         try:
             for w in self.workers:

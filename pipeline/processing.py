@@ -48,7 +48,7 @@ class BatchProcessor:
     @cached_property
     def text_stages(self) -> list[Stage]:
         with _model_load_is_fatal():
-            return [CleanStage(self.config.cleaning), NerStage(self.config.ner, self.config.targets)]
+            return [CleanStage(self.config.cleaning, self.config.input.max_doc_chars), NerStage(self.config.ner, self.config.targets)]
 
     @cached_property
     def model_stages(self) -> list[Stage]:

@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pipeline.config import load_config  # noqa: E402
-from scripts.synthetic import local_job  # noqa: E402
+from pipeline.config import load_config
+from pipeline.local import LocalDeployment
+from pipeline.synthetic import write_synthetic_corpus
 
 
 def main() -> int:
@@ -33,11 +32,14 @@ def main() -> int:
     args = ap.parse_args()
     config = load_config()
     peak_queued = peak_in_flight = peak_memory = 0
-    with local_job("backpressure", args.docs, "bp") as (corpus, broker, _, producer):
-        client = redis.Redis.from_url(broker.url)
+    work = Path(tempfile.mkdtemp(prefix="backpressure-"))
+    corpus = write_synthetic_corpus(work / "corpus.jsonl", args.docs)
+    with LocalDeployment(work / "broker", [(2, "batches")]) as local:
+        producer = local.submit("bp", [str(corpus)], work / "out", config)
+        client = redis.Redis.from_url(local.broker.url)
         baseline = client.info("memory")["used_memory"]
         started = time.monotonic()
-        while time.monotonic() - started < args.seconds and producer.poll() is None:
+        while time.monotonic() - started < args.seconds and producer.is_alive():
             queued, unacked = client.llen("batches"), client.hlen("unacked")
             peak_queued = max(peak_queued, queued)
             peak_in_flight = max(peak_in_flight, queued + unacked)

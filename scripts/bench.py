@@ -1,6 +1,6 @@
 """Throughput benchmark: the whole `nlp-pipeline run` path against a plain in-process loop.
 
-    python scripts/bench.py [--docs 5000] [--json bench.json] [--config FILE] [--workers 1,2]
+    python scripts/bench.py [--docs 5000] [--json bench.json] [--config FILE] [--worker-config FILE] [--workers 1,2]
 
 The corpus is the press releases in ../shared/data/news (kremlin_en.csv, zelenskyy_en.csv,
 relative to the repository root), interleaved and repeated up to --docs documents. Repeats get
@@ -8,8 +8,8 @@ ids of their own (so they are not rejected as duplicate ids); the reader flags t
 duplicates, which changes nothing in how they are processed.
 
 Reported in one run:
-  * end to end, once per worker count: embedded Redis + local Celery workers + submit_job, each a
-    separate job into a fresh output folder. The workers are started and warmed up (models loaded)
+  * end to end, once per worker count: the local harness (embedded Redis + local Celery workers +
+    submit_job, pipeline.local.LocalDeployment), each a separate job into a fresh output folder. The workers are started and warmed up (models loaded)
     first; the clock runs from the start of the submission until the job's manifest is written.
     Worker start-up is reported on its own, and a "cold" rate that includes it.
   * the reference: the same stages in one plain loop in this process (no Celery, no Redis):
@@ -24,6 +24,7 @@ model training) changes them; it is recorded in the output.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -45,9 +46,6 @@ STAGES = ("clean", "ner", "sentiment", "stance")
 SAMPLE_EVERY = 0.5  # seconds between RSS samples
 WARMUP_FRACTION = 0.2  # RSS "after warm-up" is taken at this fraction of the job
 MiB = 1024 * 1024
-
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
 
 
 class BenchError(Exception):
@@ -191,11 +189,6 @@ def rate(n: float, seconds: float) -> float | None:
     return round(n / seconds, 2) if seconds > 0 else None
 
 
-def worker_threads(config, processes: int) -> int:
-    """What workers/signals.py gives each pool process."""
-    return int(os.environ.get("NLP_PIPELINE_THREADS", 0)) or config.worker.threads_per_process or max(1, (os.cpu_count() or 1) // processes)
-
-
 # --------------------------------------------------------------------------- end to end
 
 
@@ -258,100 +251,76 @@ def memory_report(samples: dict[int, list[tuple[float, int]]], duration: float) 
 def worker_groups(layout: tuple[int, ...], config) -> list[tuple[int, str]]:
     """(processes, queues) of each `celery worker` of a layout: (n,) is one worker on the queues
     `nlp-pipeline run` gives its workers; (t, m) is a text worker on `batches` beside a models
-    worker on worker.models_queue, the split a GPU box would take part in."""
+    worker on routing.models_queue, the split a GPU box would take part in."""
     if len(layout) == 1:
-        return [(layout[0], ",".join(q for q in ("batches", config.worker.models_queue) if q))]
-    if not config.worker.models_queue:
-        raise BenchError("a split layout like 1+1 needs worker.models_queue in the --config file (e.g. models)")
-    return [(layout[0], "batches"), (layout[1], config.worker.models_queue)]
+        return [(layout[0], ",".join(q for q in ("batches", config.routing.models_queue) if q))]
+    if not config.routing.models_queue:
+        raise BenchError("a split layout like 1+1 needs routing.models_queue in the --config file (e.g. models)")
+    return [(layout[0], "batches"), (layout[1], config.routing.models_queue)]
 
 
-def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: str | None, broker, work: Path, tasks, timeout: float) -> dict:
+def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: str | None, worker_config: str | None,
+                   settings, work: Path, timeout: float) -> dict:
     import psutil
 
-    from pipeline.jobs import JobState
-    from pipeline.local import LocalWorkers
-    from pipeline.producer import submit_job
+    from pipeline.errors import PipelineError
+    from pipeline.io.manifest import manifest_path
+    from pipeline.local import LocalDeployment
 
     label = "+".join(map(str, layout))
     processes = sum(layout)
     out = (work / f"e2e-{label}w").resolve()
     job_id = f"bench-{label.replace('+', 'x')}w-{secrets.token_hex(3)}"
-    manifest = out / "_jobs" / f"{job_id}.json"
-    state = JobState.from_url(broker.url)
     probe = LoadProbe()
 
     started = time.perf_counter()
-    groups = [
-        LocalWorkers(broker.url, n, out / "_logs" / f"worker-{i}.log", queues=queues, config=config_file).start()
-        for i, (n, queues) in enumerate(worker_groups(layout, config))
-    ]
-    try:
+    with LocalDeployment(work / f"broker-{label}", worker_groups(layout, config), log_dir=out / "_logs",
+                         worker_config=worker_config, preload=config_file) as local:
+        groups = local.workers
         threads = wait_ready(groups, timeout=300)
         startup = time.perf_counter() - started
         ready_rss = {p.pid: p.memory_info().rss for p in pool_processes(groups)}
-
-        errors: list[BaseException] = []
-
-        def produce():
-            try:
-                submit_job(job_id, [str(corpus)], out, config, state, tasks.send_batch, tasks.send_finalize)
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                errors.append(exc)
-
         samples: dict[int, list[tuple[float, int]]] = {}
-        main_peak = 0
-        first_batch = None
-        last_sample = -SAMPLE_EVERY
+        peaks = {"main": 0, "first_batch": None, "last_sample": -SAMPLE_EVERY}
         t0 = time.perf_counter()
-        producer = threading.Thread(target=produce, daemon=True, name="producer")
-        producer.start()
-        while True:
+
+        def sample(summary: dict | None) -> None:
             now = time.perf_counter() - t0
-            if manifest.exists():
-                break
-            if errors:
-                raise BenchError(f"submission failed: {type(errors[0]).__name__}: {errors[0]}")
+            if peaks["first_batch"] is None and summary and summary["batches_done"]:
+                peaks["first_batch"] = now
+            if now - peaks["last_sample"] < SAMPLE_EVERY:
+                return
+            peaks["last_sample"] = now
             for workers in groups:
-                if not workers.alive():
-                    raise BenchError(f"the worker exited during the job; see {workers.log_file}")
-            if now > timeout:
-                raise BenchError(f"the job did not finish within {timeout:.0f} s; see {out / '_logs'}")
-            if first_batch is None and state.exists(job_id) and state.done_count(job_id):
-                first_batch = now
-            if now - last_sample >= SAMPLE_EVERY:
-                last_sample = now
-                for workers in groups:
-                    try:
-                        main_peak = max(main_peak, psutil.Process(workers.proc.pid).memory_info().rss)
-                    except psutil.Error:
-                        pass
-                for p in pool_processes(groups):
-                    try:
-                        samples.setdefault(p.pid, []).append((now, p.memory_info().rss))
-                    except Exception:  # noqa: BLE001 - a process that just ended
-                        pass
-                failed = state.failed_batches(job_id) if state.exists(job_id) else {}
-                if failed:
-                    raise BenchError(f"{len(failed)} batch(es) failed (first: {next(iter(failed.values()))}); see {out / '_logs'}")
-            time.sleep(0.05)
+                try:
+                    peaks["main"] = max(peaks["main"], psutil.Process(workers.proc.pid).memory_info().rss)
+                except psutil.Error:
+                    pass
+            for p in pool_processes(groups):
+                try:
+                    samples.setdefault(p.pid, []).append((now, p.memory_info().rss))
+                except Exception:  # noqa: BLE001 - a process that just ended
+                    pass
+
+        local.submit(job_id, [str(corpus)], out, config)
+        try:
+            local.wait(job_id, timeout=timeout, poll=0.05, on_poll=sample)
+        except PipelineError as exc:
+            raise BenchError(f"{exc}; see {out / '_logs'}") from None
         seconds = time.perf_counter() - t0
-        if first_batch is None:
-            first_batch = seconds
+        first_batch = peaks["first_batch"] if peaks["first_batch"] is not None else seconds
+        main_peak = peaks["main"]
         for p in pool_processes(groups):  # one last sample at the end
             try:
                 samples.setdefault(p.pid, []).append((seconds, p.memory_info().rss))
             except Exception:  # noqa: BLE001
                 pass
-        producer.join(timeout=30)
-    finally:
-        for workers in groups:
-            workers.stop()
     load = probe.result()
+    manifest = manifest_path(out, job_id)
 
     data = json.loads(manifest.read_text(encoding="utf-8"))
     worker_seconds = data["worker_seconds"]
-    # With worker.models_queue set, a batch runs as two tasks: text_total + total (the model part).
+    # With routing.models_queue set, a batch runs as two tasks: text_total + total (the model part).
     busy = worker_seconds.get("total", 0.0) + worker_seconds.get("text_total", 0.0)
     memory = memory_report(samples, seconds)
     for m in memory:
@@ -361,7 +330,7 @@ def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: s
         "processes": processes,
         # As the pool processes logged them (workers/signals.py), and as configs/default.yaml documents them.
         "torch_threads_per_process": sorted(threads.values()),
-        "torch_threads_documented": sorted({worker_threads(config, n) for n in layout}),
+        "torch_threads_documented": sorted({settings.torch_threads(n) for n in layout}),
         "job_id": job_id,
         "startup_seconds": round(startup, 2),
         "seconds": round(seconds, 2),
@@ -537,8 +506,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--docs", type=positive, default=5000, help="documents in the benchmark corpus (default 5000)")
     p.add_argument("--json", type=Path, help="write all figures to this JSON file")
-    p.add_argument("--config", help="YAML file overlaying configs/default.yaml (passed to the workers too)")
-    p.add_argument("--workers", type=parse_workers, default="1,2", help="worker process counts, comma-separated; t+m = a text worker with t processes beside a models worker with m (needs worker.models_queue) (default 1,2)")
+    p.add_argument("--config", help="job configuration: YAML file overlaying configs/default.yaml (the workers preload its models)")
+    p.add_argument("--worker-config", help="worker settings: YAML file overlaying configs/worker.yaml")
+    p.add_argument("--workers", type=parse_workers, default="1,2", help="worker process counts, comma-separated; t+m = a text worker with t processes beside a models worker with m (needs routing.models_queue) (default 1,2)")
     p.add_argument("--threads", type=positive, help="torch threads for the plain loop (default: those of a 1-process worker)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds one job may take (default 3600)")
     p.add_argument("--keep", action="store_true", help="keep the temporary corpus and outputs (the path is printed)")
@@ -549,16 +519,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config_file = str(Path(args.config).resolve()) if args.config else None
-    if config_file:
-        os.environ["NLP_PIPELINE_CONFIG"] = config_file  # the Celery settings read it, here and in the workers
+    worker_config = str(Path(args.worker_config).resolve()) if args.worker_config else None
 
-    from pipeline.config import BROKER_ENV, load_config
+    from pipeline.config import load_config, load_worker_settings
     from pipeline.errors import PipelineError
 
     work = Path(tempfile.mkdtemp(prefix="nlp-bench-"))
-    broker = None
     try:
         config = load_config(config_file)
+        settings = load_worker_settings(worker_config)
         corpus = work / "corpus.jsonl"
         corpus_info = write_corpus(corpus, args.docs, config.input)
         import torch
@@ -574,21 +543,14 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"corpus: {corpus_info['docs']} docs, {corpus_info['words']:,} words in {corpus}", file=sys.stderr)
 
-        from pipeline.local import EmbeddedRedis
-
-        broker = EmbeddedRedis(work / "broker").start()
-        os.environ[BROKER_ENV] = broker.url
-        from workers import app, tasks
-
-        app.conf.broker_url = broker.url
         runs = []
         for layout in args.workers:
             print(f"end to end with {'+'.join(map(str, layout))} worker process(es) ...", file=sys.stderr)
-            runs.append(run_end_to_end(layout, corpus, config, config_file, broker, work, tasks, args.timeout))
+            runs.append(run_end_to_end(layout, corpus, config, config_file, worker_config, settings, work, args.timeout))
         print("plain loop ...", file=sys.stderr)
         # The reference runs with the torch threads of a single worker process, unless told otherwise.
         single = next((r for r in runs if r["workers"] == "1"), None)
-        threads = args.threads or (single["torch_threads_per_process"][0] if single else worker_threads(config, 1))
+        threads = args.threads or (single["torch_threads_per_process"][0] if single else settings.torch_threads(1))
         reference = run_reference(corpus, config, work, threads)
 
         from pipeline.processing import processor_for
@@ -598,8 +560,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
-        if broker is not None:
-            broker.stop()
         if args.keep:
             print(f"kept: {work}", file=sys.stderr)
         else:
@@ -625,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine,
-        "config": {"file": config_file, "batching": config.to_dict()["batching"], "worker": config.to_dict()["worker"]},
+        "config": {"file": config_file, "batching": config.to_dict()["batching"], "routing": config.to_dict()["routing"],
+                   "worker_file": worker_config, "worker": dataclasses.asdict(settings)},
         "models": models,
         "corpus": corpus_info,
         "end_to_end": runs,

@@ -12,19 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pipeline.config import load_config  # noqa: E402
-from pipeline.io.readers import read_corpus  # noqa: E402
-from pipeline.jobs import JobState  # noqa: E402
-from pipeline.producer import make_batches  # noqa: E402
-from scripts.synthetic import local_job  # noqa: E402
+from pipeline.config import load_config
+from pipeline.io.readers import read_corpus
+from pipeline.local import LocalDeployment
+from pipeline.producer import make_batches
+from pipeline.synthetic import write_synthetic_corpus
 
 MARKS = (0.10, 0.25, 0.50, 0.75, 1.00)
 
@@ -37,10 +35,14 @@ def main() -> int:
     args = ap.parse_args()
     config = load_config()
     rss: dict[str, list[float]] = {}
-    with local_job("memory", args.docs, "mem", workers=args.workers) as (corpus, broker, workers, _):
+    work = Path(tempfile.mkdtemp(prefix="memory-"))
+    corpus = write_synthetic_corpus(work / "corpus.jsonl", args.docs)
+    with LocalDeployment(work / "broker", [(args.workers, "batches")]) as local:
+        local.submit("mem", [str(corpus)], work / "out", config)
+        workers = local.workers[0]
         # The producer only learns the total at the end (it is throttled by backpressure); count it here.
         total = sum(1 for _ in make_batches(read_corpus([corpus], config.input), config.batching))
-        state = JobState.from_url(broker.url)
+        state = local.state
         started = time.monotonic()
         marks = list(MARKS)
         while marks:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,12 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pipeline.jobs import JobState  # noqa: E402
-from pipeline.local import EmbeddedRedis, LocalWorkers  # noqa: E402
-from scripts.synthetic import write_corpus  # noqa: E402
+from pipeline.config import load_config
+from pipeline.local import EmbeddedRedis, LocalDeployment, LocalWorkers
+from pipeline.synthetic import write_synthetic_corpus
 
 
 def main() -> int:
@@ -37,19 +33,14 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="soak-"))
-    corpus = write_corpus(work / "corpus.jsonl", args.docs)
-    config = work / "soak.yaml"
-    config.write_text(f"worker:\n  visibility_timeout: {args.visibility_timeout}\n")
+    corpus = write_synthetic_corpus(work / "corpus.jsonl", args.docs)
+    settings = work / "soak-worker.yaml"
+    settings.write_text(f"worker:\n  visibility_timeout: {args.visibility_timeout}\n")
     out = work / "out"
-    broker = EmbeddedRedis(work / "broker").start()
-    workers = [LocalWorkers(broker.url, 1, work / f"worker{i}-0.log", config=str(config)).start() for i in range(2)]
-    state = JobState.from_url(broker.url)
+    local = LocalDeployment(work / "broker", [(1, "batches"), (1, "batches")], worker_config=str(settings)).start()
+    workers, broker, state = local.workers, local.broker, local.state
     started = time.monotonic()
-    producer = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "submit", str(corpus), "--out", str(out), "--job", "soak",
-         "--config", str(config), "--broker", broker.url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True,
-    )
+    local.submit("soak", [str(corpus)], out, load_config())
     kills, redis_restarted, next_kill = 0, False, started + args.kill_every
     try:
         while not (state.exists("soak") and state.finished_at("soak")):
@@ -60,26 +51,23 @@ def main() -> int:
                 os.killpg(workers[victim].proc.pid, signal.SIGKILL)
                 workers[victim].proc.wait()
                 kills += 1
-                workers[victim] = LocalWorkers(broker.url, 1, work / f"worker{victim}-{kills}.log", config=str(config)).start()
+                workers[victim] = LocalWorkers(broker.url, 1, work / f"worker{victim}-{kills}.log", worker_config=str(settings)).start()
                 next_kill = now + args.kill_every
                 print(f"{now - started:7.1f}s killed worker {victim} ({kills} kills), "
                       f"{state.done_count('soak')} batches committed", flush=True)
             if not redis_restarted and state.exists("soak") and state.done_count("soak") >= 20:
                 broker.stop()
                 time.sleep(2)
-                broker = EmbeddedRedis(work / "broker", port=broker.port).start()
+                broker = local.broker = EmbeddedRedis(work / "broker", port=broker.port).start()
                 redis_restarted = True
                 print(f"{time.monotonic() - started:7.1f}s restarted redis", flush=True)
         duration = time.monotonic() - started
         summary = state.summary("soak")
     finally:
-        producer.kill()
-        for w in workers:
-            w.stop()
-        broker.stop()
+        local.stop()
     docs = pd.read_parquet(out / "documents")
     fails = pd.read_parquet(out / "failures")
-    received = sum(len(re.findall(r"Task nlp\.process_batch\[.*\] received", p.read_text())) for p in work.glob("worker*.log"))
+    received = sum(len(re.findall(r"Task nlp\.process_batch\[.*\] received", p.read_text())) for p in work.rglob("worker*.log"))
     report = {
         "documents_in_corpus": args.docs,
         "duration_s": round(duration, 1),

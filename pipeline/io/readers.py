@@ -13,7 +13,7 @@ skipped. Every other entry is read or gets a failure row: an unsupported suffix
 (`UnsupportedFile`), a named pipe, socket or device (`NotARegularFile`), a file or
 folder that cannot be opened (`UnreadableFile`), a dangling link (`BrokenLink`), a
 link loop (`LinkLoop`), and a link whose target lies outside the input folder
-(`LinkOutsideInput`) unless the reader is called with `follow_links=True`. A link
+(`LinkOutsideInput`) unless `input.follow_links` is set. A link
 that stays inside the folder is followed (a linked folder is read again under the
 link's name, so its files appear under both names, flagged as duplicate content).
 
@@ -55,7 +55,7 @@ from dateutil import parser as dateparser
 
 from pipeline.config import InputConfig
 from pipeline.documents import Document, Failure, Rejected
-from pipeline.errors import InputError
+from pipeline.errors import MAX_ERROR_MESSAGE, InputError
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv"}
@@ -63,7 +63,6 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 TEXT_SUFFIXES = {".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 MAX_ID_CHARS = 256
-MAX_MESSAGE_CHARS = 500
 
 # Hours east of UTC. Deliberately small: names such as IST (India, Ireland, Israel) mean
 # several zones, and a guessed zone is a silently wrong timestamp.
@@ -86,7 +85,7 @@ class RecordError(ValueError):
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE_CHARS]
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_MESSAGE]
 
 
 def content_id(text: str) -> str:
@@ -192,8 +191,10 @@ def document_from_record(record, source: str, line: int | None, cfg: InputConfig
     _check_decoded(text, cfg.text_field)
     if not text.strip():
         raise RecordError("EmptyText", f"field {cfg.text_field!r} is empty")
-    if len(text) > cfg.max_doc_chars:
-        raise RecordError("TooLong", f"{len(text):,} characters; the limit is {cfg.max_doc_chars:,} (input.max_doc_chars)")
+    # Raw input (HTML with inline scripts and JSON runs to 1.5 MB) is capped far above real pages;
+    # the cap on a document's text, input.max_doc_chars, applies after cleaning (pipeline/stages/clean.py).
+    if len(text) > cfg.max_raw_chars:
+        raise RecordError("TooLong", f"{len(text):,} characters of raw input; the limit is {cfg.max_raw_chars:,} (input.max_raw_chars)")
 
     raw_id = record.get(cfg.id_field)
     if raw_id is None or raw_id == "":
@@ -531,7 +532,7 @@ def _read_records(path: Path, cfg: InputConfig) -> Iterator[Document | Rejected]
     except OSError as exc:
         yield Rejected(source, None, None, Failure("read", "UnreadableFile", f"cannot read {path.name}: {exc.strerror or exc}"))
     except Exception as exc:  # noqa: BLE001 - e.g. a corrupt Parquet file; recorded, the job goes on
-        yield Rejected(source, None, None, Failure("read", type(exc).__name__, str(exc)[:MAX_MESSAGE_CHARS]))
+        yield Rejected(source, None, None, Failure.of("read", exc))
 
 
 def _read_input(path: Path, cfg: InputConfig, follow_links: bool) -> Iterator[Document | Rejected]:
@@ -565,16 +566,16 @@ def check_inputs(paths: list[str]) -> list[Path]:
     return resolved
 
 
-def read_corpus(paths: list[Path], cfg: InputConfig, *, follow_links: bool = False) -> Iterator[Document | Rejected]:
+def read_corpus(paths: list[Path], cfg: InputConfig) -> Iterator[Document | Rejected]:
     """All records of all inputs, in order; duplicate ids rejected, duplicate content flagged.
 
-    `follow_links`: inside input folders, also read links whose target lies outside the
+    `cfg.follow_links`: inside input folders, also read links whose target lies outside the
     folder (by default they are refused with a `LinkOutsideInput` failure row).
     """
     seen_ids: set[str] = set()
     first_with_content: dict[bytes, str] = {}
     for path in paths:
-        for item in _read_input(path, cfg, follow_links):
+        for item in _read_input(path, cfg, cfg.follow_links):
             if isinstance(item, Rejected):
                 yield item
                 continue

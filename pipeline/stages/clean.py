@@ -142,8 +142,10 @@ def detect_language(text: str) -> str | None:
 class CleanStage:
     name = "clean"
 
-    def __init__(self, cfg: CleaningConfig):
+    def __init__(self, cfg: CleaningConfig, max_chars: int):
+        """`max_chars`: the longest cleaned text accepted (input.max_doc_chars)."""
         self.cfg = cfg
+        self.max_chars = max_chars
         self.setting = cfg.extraction
         if self.setting not in EXTRACTION_SETTINGS:
             raise ValueError(
@@ -166,6 +168,13 @@ class CleanStage:
                 stage=self.name,
                 error_type="EmptyText",
                 message=f"{what} after cleaning ({len(text)} chars; minimum {self.cfg.min_chars})",
+            )
+            return
+        if len(text) > self.max_chars:
+            doc.failure = Failure(
+                stage=self.name,
+                error_type="TooLong",
+                message=f"{len(text):,} characters after cleaning; the limit is {self.max_chars:,} (input.max_doc_chars)",
             )
             return
         if not _LETTER.search(text):

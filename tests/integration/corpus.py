@@ -85,4 +85,5 @@ def _id(line: str) -> str | None:
 def _stage(kind: str, line: str) -> str:
     if kind == "InvalidJSON":
         return "read"
-    return "clean" if "nav-only" in line else "validate"
+    # The text cap applies to the cleaned text.
+    return "clean" if "nav-only" in line or kind == "TooLong" else "validate"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 
 import pytest
 
@@ -152,3 +155,62 @@ def test_missing_out_is_a_usage_error(corpus):
     result = cli("run", str(corpus))
     assert result.returncode == 2
     assert "the following arguments are required: --out" in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two"])
+def test_run_refuses_a_worker_count_below_one(tmp_path, corpus, workers):
+    result = cli("run", str(corpus), "--out", str(tmp_path / "out"), "--workers", workers, "--quiet")
+    assert result.returncode == 2 and "argument --workers" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["a file", "a read-only folder"])
+def test_unwritable_output_is_one_line_before_anything_starts(tmp_path, corpus, kind):
+    out = tmp_path / "out"
+    if kind == "a file":
+        out.write_text("not a folder")
+    else:
+        out.mkdir()
+        out.chmod(0o555)
+        if os.access(out, os.W_OK) and os.geteuid() == 0:
+            # root writes through permission bits: a read-only bind mount is the real case
+            if subprocess.run(["mount", "--bind", "-o", "ro", str(out), str(out)], capture_output=True).returncode:
+                pytest.skip("cannot make a read-only mount here")
+    try:
+        result = cli("run", str(corpus), "--out", str(out), "--quiet")
+    finally:
+        if kind != "a file":
+            subprocess.run(["umount", str(out)], capture_output=True)
+    assert_one_error_line(result, f"error: cannot write to the output folder {out}")
+
+
+@pytest.mark.parametrize(
+    "overlay, fragment",
+    [
+        ("stance:\n  model: /no/such/model\n", "error: stance.model: no such model folder: /no/such/model"),
+        ("sentiment:\n  model: someone/no-such-model\n", "error: sentiment.model: cannot load 'someone/no-such-model'"),
+        ("stance:\n  max_length: 4096\n", "error: stance.max_length: 4096 is above the model's limit of 512 tokens"),
+        ("ner:\n  model: en_core_web_nope\n", "error: ner.model: 'en_core_web_nope' is neither"),
+        ("routing:\n  models_queue: gpu,cpu\n", "error: config.routing.models_queue: must be one queue name"),
+        ("worker:\n  max_retries: 1\n", "error: "),
+        ("targets:\n  - name: X\n", "error: "),
+    ],
+)
+def test_settings_that_cannot_work_fail_before_anything_starts(tmp_path, corpus, overlay, fragment):
+    config = tmp_path / "job.yaml"
+    config.write_text(overlay, encoding="utf-8")
+    result = cli("run", str(corpus), "--out", str(tmp_path / "out"), "--config", str(config), "--quiet",
+                 env={"HF_HUB_OFFLINE": "1"})
+    assert_one_error_line(result, fragment)
+    assert not (tmp_path / "out" / "_broker").exists()
+
+
+def test_a_dead_broker_is_reported_at_once(tmp_path, corpus):
+    from pipeline.local import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    for args in (["status", "some-job"], ["submit", str(corpus), "--out", str(tmp_path / "out")]):
+        started = time.monotonic()
+        result = cli(*args, "--broker", url)
+        assert time.monotonic() - started < 20
+        assert_one_error_line(result, f"error: broker: cannot reach {url}")

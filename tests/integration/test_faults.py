@@ -120,7 +120,7 @@ def test_poison_documents_become_failure_rows(tmp_path, broker):
     fails = pd.read_parquet(out / "failures").set_index("doc_id", drop=False)
     assert sorted(docs["doc_id"]) == ["ok-1", "ok-2", "story.html"]
     assert fails.loc["too-long-for-spacy", "stage"] == "ner"
-    assert fails.loc["one-word", "stage"] == "validate" and fails.loc["one-word", "error_type"] == "TooLong"
+    assert fails.loc["one-word", "stage"] == "clean" and fails.loc["one-word", "error_type"] == "TooLong"
     assert fails.loc["emoji", "stage"] == "clean" and fails.loc["control", "stage"] == "clean"
     assert fails.loc["empty.html", "error_type"] == "EmptyText"
     assert fails.loc["junk.txt", "error_type"] == "UndecodableBytes"

@@ -110,3 +110,58 @@ def test_worker_command_serves_a_job_and_stops_on_sigterm(tmp_path, broker):
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     assert_exact(tmp_path / "out", "cmd-1", 8)
+
+
+def _start_run(tmp_path, out, job):
+    config = fault_config(tmp_path, max_in_flight=4)
+    corpus = make_corpus(tmp_path / "in.jsonl", 60)
+    args = [sys.executable, "-m", "pipeline.cli", "run", str(corpus), "--out", str(out), "--job", job,
+            "--config", config, "--workers", "1", "--quiet"]
+    run = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    port = int(re.search(r"broker redis://127.0.0.1:(\d+)", run.stderr.readline()).group(1))
+    state = JobState.from_url(f"redis://127.0.0.1:{port}/0")
+    wait_for(lambda: state.exists(job) and state.done_count(job) >= 1, what="a batch")
+    return run
+
+
+def test_hangup_on_run_stops_everything(tmp_path):
+    """The terminal closed: SIGHUP is handled like Ctrl-C, and no broker or worker is left running."""
+    out = tmp_path / "out"
+    run = _start_run(tmp_path, out, "hup")
+    run.send_signal(signal.SIGHUP)
+    assert run.wait(timeout=90) == 130
+    time.sleep(0.5)
+    assert _processes_using(out) == []
+
+
+def test_a_second_ctrl_c_does_not_leave_processes_behind(tmp_path):
+    out = tmp_path / "out"
+    run = _start_run(tmp_path, out, "twice")
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.3)  # the first one has started the shutdown
+    run.send_signal(signal.SIGINT)
+    run.wait(timeout=90)
+    time.sleep(0.5)
+    assert _processes_using(out) == []
+
+
+def test_sigkill_of_run_takes_its_broker_and_workers_along(tmp_path):
+    out = tmp_path / "out"
+    run = _start_run(tmp_path, out, "killed")
+    run.kill()
+    run.wait()
+    # They get SIGTERM from the kernel: the broker flushes its file, the worker finishes the batch in hand.
+    wait_for(lambda: _processes_using(out) == [], timeout=180, what="the broker and workers to end")
+
+
+def test_two_runs_into_one_output_folder(tmp_path):
+    """The second would replay the first's queue from the shared broker folder: it is refused."""
+    out = tmp_path / "out"
+    first = _start_run(tmp_path, out, "first")
+    try:
+        second = cli("run", str(make_corpus(tmp_path / "other.jsonl", 4)), "--out", str(out), "--job", "second", "--quiet")
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=90)
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.strip().splitlines()[-1].startswith(f"error: {out / '_broker'} is in use by pid {first.pid}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import CleaningConfig
+from pipeline.config import CleaningConfig, InputConfig
 from pipeline.documents import Document, Failure
 from pipeline.stages.base import run_stages
 from pipeline.stages.clean import DEFAULT_EXTRACTION, CleanStage, clean_text, detect_language
@@ -64,7 +64,7 @@ def _doc(raw: str, doc_id: str = "d1", is_html: bool = False, **kwargs) -> Docum
 
 
 def _stage(**kwargs) -> CleanStage:
-    return CleanStage(CleaningConfig(**kwargs))
+    return CleanStage(CleaningConfig(**kwargs), InputConfig().max_doc_chars)
 
 
 def test_html_keeps_article_body_and_drops_boilerplate():
@@ -183,7 +183,7 @@ def test_already_failed_documents_are_left_alone_by_run_stages():
 
 def test_unknown_extraction_setting_rejected():
     with pytest.raises(ValueError, match="unknown setting"):
-        CleanStage(dataclasses.replace(CleaningConfig(), extraction="bogus"))
+        CleanStage(dataclasses.replace(CleaningConfig(), extraction="bogus"), InputConfig().max_doc_chars)
 
 
 def test_eval_exits_2_without_data(tmp_path, capsys):

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import (
     BROKER_ENV,
+    THREADS_ENV,
     Config,
     InputConfig,
     Target,
+    WorkerSettings,
     broker_url,
     config_from_dict,
     load_config,
     load_targets,
+    load_worker_settings,
     redact_url,
 )
 from pipeline.errors import ConfigError
@@ -214,3 +218,55 @@ def test_broker_url_bad_scheme_is_redacted(monkeypatch):
         broker_url("amqp://guest:topsecret@rabbit:5672//")
     assert "topsecret" not in str(info.value)
     assert "amqp://guest:***@rabbit" in str(info.value)
+
+
+def test_worker_settings_defaults_match_the_dataclass():
+    assert load_worker_settings() == WorkerSettings()
+
+
+def test_a_job_file_with_worker_settings_says_where_they_belong(tmp_path):
+    with pytest.raises(ConfigError, match=r"worker: worker settings .* are not part of a job; .*nlp-pipeline worker --config"):
+        load_config(write(tmp_path / "job.yaml", "worker:\n  max_retries: 1\n"))
+
+
+def test_a_worker_file_with_job_settings_says_where_they_belong(tmp_path):
+    with pytest.raises(ConfigError, match=r"batching, stance: job settings .* do not belong in a worker's settings file"):
+        load_worker_settings(write(tmp_path / "w.yaml", "stance:\n  evidence: 1\nbatching:\n  max_docs: 2\n"))
+
+
+def test_worker_settings_overlay_and_checks(tmp_path):
+    settings = load_worker_settings(write(tmp_path / "w.yaml", "worker:\n  max_retries: 0\n  preload: text\n"))
+    assert (settings.max_retries, settings.preload, settings.visibility_timeout) == (0, "text", 300)
+    with pytest.raises(ConfigError, match="worker settings.worker: unknown key"):
+        load_worker_settings(write(tmp_path / "w.yaml", "worker:\n  models_queue: m\n"))
+    with pytest.raises(ConfigError, match="preload: must be one of"):
+        load_worker_settings(write(tmp_path / "w.yaml", "worker:\n  preload: some\n"))
+
+
+def test_the_fingerprint_covers_the_job_only():
+    assert "worker" not in Config().to_dict()
+
+
+def test_top_level_targets_in_a_job_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="targets: not a configuration section; name a targets file with stance.targets"):
+        load_config(write(tmp_path / "o.yaml", "targets:\n  - name: X\n"))
+
+
+@pytest.mark.parametrize("queue", ["gpu,cpu", "a b", "models/1"])
+def test_models_queue_is_one_queue_name(tmp_path, queue):
+    with pytest.raises(ConfigError, match="routing.models_queue: must be one queue name"):
+        load_config(write(tmp_path / "o.yaml", f"routing:\n  models_queue: '{queue}'\n"))
+
+
+def test_torch_threads_rule(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    cores = os.cpu_count() or 1
+    assert WorkerSettings().torch_threads(1) == cores
+    assert WorkerSettings().torch_threads(cores * 2) == 1
+    assert WorkerSettings(threads_per_process=3).torch_threads(1) == 3
+    monkeypatch.setenv(THREADS_ENV, "5")
+    assert WorkerSettings(threads_per_process=3).torch_threads(1) == 5
+
+
+def test_retry_countdown_doubles_up_to_the_cap():
+    assert [WorkerSettings(retry_backoff_max=10).retry_countdown(n) for n in range(5)] == [2, 4, 8, 10, 10]

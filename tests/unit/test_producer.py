@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pipeline.config import BatchingConfig
 from pipeline.documents import Document, Failure, Rejected
 from pipeline.producer import make_batches

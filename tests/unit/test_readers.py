@@ -144,12 +144,12 @@ def test_jsonl_blank_lines_are_skipped_and_line_numbers_kept(tmp_path):
     assert kinds(read(path)) == [("doc", 2, "a", None), ("doc", 4, "b", None)]
 
 
-def test_over_size_document_is_rejected_not_truncated(tmp_path):
-    cfg = dataclasses.replace(CFG, max_doc_chars=10)
+def test_over_size_raw_input_is_rejected_not_truncated(tmp_path):
+    cfg = dataclasses.replace(CFG, max_raw_chars=10)
     path = jsonl(tmp_path, [{"id": "ok", "text": "x" * 10}, {"id": "big", "text": "x" * 11}])
     items = read(path, cfg)
     assert kinds(items) == [("doc", 1, "ok", None), ("rej", 2, "big", "TooLong")]
-    assert "input.max_doc_chars" in items[1].failure.message
+    assert "input.max_raw_chars" in items[1].failure.message
     assert len(items[0].raw) == 10
 
 
@@ -645,7 +645,7 @@ def test_links_leaving_the_folder_are_followed_on_request(tmp_path):
     (tmp_path / "elsewhere" / "x.html").write_text("<p>Outside page</p>", encoding="utf-8")
     (root / "b.txt").symlink_to(tmp_path / "secret.txt")
     (root / "e").symlink_to(tmp_path / "elsewhere")
-    items = list(read_corpus([root], CFG, follow_links=True))
+    items = list(read_corpus([root], dataclasses.replace(CFG, follow_links=True)))
     assert kinds(items) == [("doc", None, "b.txt", None), ("doc", None, "e/x.html", None)]
     assert items[0].raw == "Outside text." and items[0].source == str(root / "b.txt")
     assert items[1].is_html is True and items[1].source == str(root / "e" / "x.html")
@@ -672,7 +672,7 @@ def test_dangling_links_loops_and_pipes_each_get_a_row(tmp_path, follow_links):
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "up").symlink_to("..")
     (tmp_path / "g.txt").write_text("Still read.", encoding="utf-8")
-    items = list(read_corpus([tmp_path], CFG, follow_links=follow_links))
+    items = list(read_corpus([tmp_path], dataclasses.replace(CFG, follow_links=follow_links)))
     assert fates(items) == [("a.txt", None), ("b.txt", "BrokenLink"), ("c.txt", "LinkLoop"), ("d.txt", "LinkLoop"),
                             ("e.txt", "NotARegularFile"), ("up", "LinkLoop"), ("g.txt", None)]
     assert "named pipe" in items[4].failure.message
@@ -702,7 +702,7 @@ def test_unreadable_file_in_a_folder_is_a_row_and_the_folder_goes_on(tmp_path):
     (tmp_path / "b.txt").symlink_to(mem)
     (tmp_path / "c.html").symlink_to(mem)
     (tmp_path / "d.txt").write_text("After.", encoding="utf-8")
-    items = list(read_corpus([tmp_path], CFG, follow_links=True))
+    items = list(read_corpus([tmp_path], dataclasses.replace(CFG, follow_links=True)))
     assert fates(items) == [("a.txt", None), ("b.txt", "UnreadableFile"), ("c.html", "UnreadableFile"), ("d.txt", None)]
     assert items[1].doc_id == "b.txt" and "Input/output error" in items[1].failure.message
 
