@@ -36,6 +36,10 @@ def current_setup() -> WorkerSetup:
 def configure(broker_url: str, settings: WorkerSettings | None = None, preload: Config | None = None) -> None:
     """Points the app at `broker_url` and gives this process its worker settings."""
     _setup[:] = [WorkerSetup(settings or WorkerSettings(), preload or load_config())]
+    if app.conf.broker_url != broker_url:
+        # Connections already pooled point at the old broker (a benchmark runs one deployment after
+        # another in one process): drop them, as Celery does in a forked child.
+        app._after_fork()
     app.conf.broker_url = broker_url
     app.conf.broker_transport_options = {
         # An unacknowledged batch (its worker died) is redelivered after this many seconds.
