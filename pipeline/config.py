@@ -89,6 +89,7 @@ class SentimentConfig:
     batch_size: int = 32
     max_length: int = 128
     quantize: str = "auto"
+    languages: str = "en"
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class StanceConfig:
     quantize: str = "none"
     evidence: int = 3
     targets: str = "targets.yaml"
+    languages: str = "en"
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,10 @@ _MINIMUM = {"min_chars": 0, "max_retries": 0, "threads_per_process": 0}
 # String settings with a fixed set of values.
 _CHOICES = {"quantize": QUANTIZE_MODES, "preload": PRELOAD_MODES}
 # String settings with a fixed form, and the form in words.
-_FORMS = {"models_queue": (re.compile(r"[A-Za-z0-9_.-]*"), "one queue name of letters, digits, '_', '.' or '-'")}
+_FORMS = {
+    "models_queue": (re.compile(r"[A-Za-z0-9_.-]*"), "one queue name of letters, digits, '_', '.' or '-'"),
+    "languages": (re.compile(r"([a-z]{2,3}(,[a-z]{2,3})*)?"), "comma-separated ISO 639 codes like en,de, or \"\" for every language"),
+}
 
 
 def _build(cls: type, values: Any, where: str) -> Any:

@@ -116,6 +116,8 @@ class Document:
     mentions: list[TargetMention] = field(default_factory=list)
     sentiment: Sentiment | None = None
     stances: list[Stance] = field(default_factory=list)
+    # Model stages that left this document alone, and why (a language their model does not read).
+    unscored: dict[str, str] = field(default_factory=dict)
     failure: Failure | None = None
 
     def to_message(self) -> dict:

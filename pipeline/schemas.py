@@ -8,7 +8,7 @@ Bump SCHEMA_VERSION whenever a column changes; it is stored in every file's meta
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _label = pa.dictionary(pa.int32(), pa.string())
 _utc = pa.timestamp("us", tz="UTC")
@@ -33,6 +33,8 @@ DOCUMENTS = pa.schema(
         pa.field("sentiment_score", pa.float32()),
         pa.field("sentiment_confidence", pa.float32()),
         pa.field("sentiment_model", _label),
+        # Why a model stage left the document alone ("stance: language de; the stance model reads en"); null if scored.
+        pa.field("unscored_reason", pa.string()),
         pa.field("batch", pa.int32(), nullable=False),
         pa.field("processed_at", _utc, nullable=False),
         pa.field("pipeline_version", _label, nullable=False),

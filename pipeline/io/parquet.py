@@ -57,6 +57,7 @@ def batch_rows(
                 "sentiment_score": sentiment.score if sentiment else None,
                 "sentiment_confidence": sentiment.confidence if sentiment else None,
                 "sentiment_model": models.get("sentiment"),
+                "unscored_reason": "; ".join(f"{stage}: {why}" for stage, why in sorted(doc.unscored.items())) or None,
                 "batch": batch, "processed_at": now, "pipeline_version": pipeline_version,
             }
         )

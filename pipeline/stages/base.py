@@ -45,3 +45,24 @@ def run_stages(stages: list[Stage], docs: list[Document]) -> dict[str, float]:
                         doc.failure = Failure.of(stage.name, exc)
         seconds[stage.name] = time.perf_counter() - started
     return seconds
+
+
+class LanguageGate:
+    """Which documents a model stage scores: those in a language its model reads. The others are
+    left unscored with the reason, never given a guess from a model that cannot read them."""
+
+    def __init__(self, stage: str, languages: str):
+        self.stage = stage
+        self.languages = frozenset(code for code in languages.split(",") if code)
+
+    def admit(self, docs: list[Document]) -> list[Document]:
+        if not self.languages:
+            return docs
+        admitted = []
+        for doc in docs:
+            # Undetected (detection off, or too little text to tell): scored, as before detection existed.
+            if doc.language is None or doc.language in self.languages:
+                admitted.append(doc)
+            else:
+                doc.unscored[self.stage] = f"language {doc.language}; the {self.stage} model reads {','.join(sorted(self.languages))}"
+        return admitted

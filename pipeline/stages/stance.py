@@ -14,6 +14,7 @@ from pipeline.config import StanceConfig, Target
 from pipeline.documents import Document, Stance
 from pipeline.labels import STANCE_LABELS
 from pipeline.models import load_stance
+from pipeline.stages.base import LanguageGate
 
 # Columns of the classifier's probabilities, in STANCE_LABELS order.
 AGAINST, NEUTRAL, FAVOR = 0, 1, 2
@@ -45,8 +46,13 @@ class StanceStage:
         self.targets = targets
         self.classifier = load_stance(cfg.model, cfg.batch_size, cfg.max_length, cfg.quantize)
         self.model_id = self.classifier.model_id
+        self.gate = LanguageGate(self.name, cfg.languages)
 
     def process(self, docs: list[Document]) -> list[Document]:
+        self._score(self.gate.admit(docs))
+        return docs
+
+    def _score(self, docs: list[Document]) -> None:
         # One item per (document, target, sentence), with the mention spans relative to the sentence.
         items, owners = [], []
         for d, doc in enumerate(docs):
@@ -73,4 +79,3 @@ class StanceStage:
                 doc.stances.append(
                     aggregate_stance(target.name, probs[rows], [items[r][1] for r in rows], mentions, self.cfg.evidence)
                 )
-        return docs

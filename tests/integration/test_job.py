@@ -58,8 +58,13 @@ def test_documents_are_annotated(finished_job):
     h1 = docs.loc["h1.html"]
     assert "Stoltenberg" in h1["text"] and "cookies" not in h1["text"] and "<p>" not in h1["text"]
     assert h1["title"] == "NATO boosts eastern flank"
-    assert set(docs["sentiment_label"]) <= {"negative", "neutral", "positive"}
-    assert docs["sentiment_score"].between(-1, 1).all() and docs["sentiment_confidence"].between(0, 1).all()
+    # The German article keeps its text and language, and gets no sentiment from an English model.
+    assert pd.isna(docs.loc["j6", "sentiment_label"]) and docs.loc["j6", "unscored_reason"] == (
+        "sentiment: language de; the sentiment model reads en; stance: language de; the stance model reads en")
+    english = docs.drop(index="j6")
+    assert english["unscored_reason"].isna().all()
+    assert set(english["sentiment_label"]) <= {"negative", "neutral", "positive"}
+    assert english["sentiment_score"].between(-1, 1).all() and english["sentiment_confidence"].between(0, 1).all()
     assert docs["sentiment_model"].notna().all()
     assert (docs["processed_at"].dt.tz is not None) and str(docs["published_at"].dt.tz) == "UTC"
 
@@ -82,7 +87,8 @@ def test_stances_one_row_per_document_and_target(finished_job):
     _, out, _ = finished_job
     stances = pd.read_parquet(out / "stances")
     docs = pd.read_parquet(out / "documents")
-    assert len(stances) == 3 * len(docs)
+    # One row per scored document and target: the German article has none.
+    assert len(stances) == 3 * (len(docs) - 1) and "j6" not in set(stances["doc_id"])
     by = stances.set_index(["doc_id", "target"])
     assert by.loc[("j3", "Russia"), "stance"] == "not_mentioned" and by.loc[("j3", "Russia"), "mentions"] == 0
     j1 = by.loc[("j1", "Russia")]

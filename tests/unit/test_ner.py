@@ -9,6 +9,7 @@ from pipeline.documents import Document
 from pipeline.errors import ConfigError
 from pipeline.stages.base import run_stages
 from pipeline.stages.ner import NerStage
+from tests.conftest import annotate
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,22 @@ def test_non_ascii_aliases_in_any_case_do_not_break_documents():
     assert found == [("Turkey", "istanbul"), ("Turkey", "ISTANBUL"), ("Turkey", "TÜRKIYE"), ("NATO", "NATO"), ("Street", "GROSSE STRASSE")]
     for m in docs[0].mentions:
         assert text[m.start:m.end] == m.text
+
+
+def test_paragraph_bounded_cuts_sentences_at_blank_lines():
+    from pipeline.stages.ner import paragraph_bounded
+
+    text = "Kyiv, a former Soviet republic\n\nRussia has blamed NATO.\n \nEnd"
+    spans = paragraph_bounded(text, [(0, len(text))])
+    assert [text[a:b] for a, b in spans] == ["Kyiv, a former Soviet republic", "Russia has blamed NATO.", "End"]
+
+
+def test_no_sentence_crosses_a_paragraph_break(stage):
+    text = ("Ukraine was once a part of the Soviet Union and is now an independent former Soviet republic\n\n"
+            "Russia has blamed NATO and the West for the tensions. Diplomats met on Monday.")
+    (doc,) = annotate([stage], text)
+    sentences = [doc.sentence_text(i) for i in range(len(doc.sentences))]
+    assert all("\n\n" not in s for s in sentences)
+    assert sentences[1].startswith("Russia has blamed NATO")
+    nato = [m for m in doc.mentions if m.target == "NATO"]
+    assert nato and all(m.sentence == 1 for m in nato)
