@@ -66,6 +66,15 @@ class Classifier:
     def _probs(self, items: list[tuple]) -> np.ndarray:
         raise NotImplementedError
 
+    def reads_whole_text(self, target: str) -> bool:
+        """Whether the model has a head of its own that learned `target` from whole short texts
+        (tweets), and so can read a text that never names the target."""
+        return False
+
+    def fits(self, text: str) -> bool:
+        """Whether `text` is whole within max_length tokens."""
+        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]) <= self.max_length
+
     def _run(self, rows: list[dict], forward, width: int = 3) -> np.ndarray:
         return run_batches(rows, forward, width, batch_size=self.batch_size, pad_id=self.tokenizer.pad_token_id or 0, device=self.device)
 
@@ -81,6 +90,9 @@ class HeadsClassifier(Classifier):
         # How a target with its own head uses the mention head when spans are given:
         # "target_head" ignores it, "mean" averages the two heads' probabilities.
         self.combine = combine
+
+    def reads_whole_text(self, target: str) -> bool:
+        return target.strip().lower() in self.target_heads
 
     def _probs(self, items):
         own_head = [self.text_head if t is None else self.target_heads.get(t.strip().lower()) for t, _, _ in items]

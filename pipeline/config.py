@@ -111,6 +111,14 @@ class StanceConfig:
     evidence: int = 3
     targets: str = "targets.yaml"
     languages: str = "en"
+    # A short document (within max_length tokens: a tweet, a headline) is read whole, as the
+    # whole-text heads learned from tweets; a long one sentence by sentence, around the mentions.
+    whole_short_texts: bool = True
+    # A document is favor or against only when that class's mean probability reaches this; else neutral.
+    threshold: float = 0.0
+    # own_first: the text's own statements decide the document's stance when it has any, reported
+    # views (quotes, "X said") otherwise; all: every sentence alike.
+    holders: str = "own_first"
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,7 @@ class Config:
 
 
 PRELOAD_MODES = ("auto", "all", "text", "models", "none")
+HOLDER_MODES = ("own_first", "all")
 
 
 @dataclass(frozen=True)
@@ -168,7 +177,7 @@ class _WorkerFile:
 # Integer settings must be >= 1, except these.
 _MINIMUM = {"min_chars": 0, "max_retries": 0, "threads_per_process": 0}
 # String settings with a fixed set of values.
-_CHOICES = {"quantize": QUANTIZE_MODES, "preload": PRELOAD_MODES}
+_CHOICES = {"quantize": QUANTIZE_MODES, "preload": PRELOAD_MODES, "holders": HOLDER_MODES}
 # String settings with a fixed form, and the form in words.
 _FORMS = {
     "models_queue": (re.compile(r"[A-Za-z0-9_.-]*"), "one queue name of letters, digits, '_', '.' or '-'"),
@@ -193,6 +202,8 @@ def _build(cls: type, values: Any, where: str) -> Any:
             raise ConfigError(f"{where}.{name}: expected an integer, got {value!r}")
         elif kind is int and value < _MINIMUM.get(name, 1):
             raise ConfigError(f"{where}.{name}: must be at least {_MINIMUM.get(name, 1)}, got {value}")
+        elif kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1):
+            raise ConfigError(f"{where}.{name}: expected a number from 0 to 1, got {value!r}")
         elif kind is bool and not isinstance(value, bool):
             raise ConfigError(f"{where}.{name}: expected true or false, got {value!r}")
         elif kind is str and not isinstance(value, str):

@@ -91,6 +91,20 @@ class Stance:
     evidence: list[str] = field(default_factory=list)  # the sentences that weighed most
 
 
+@dataclass
+class StanceUnit:
+    """One scored unit of a document for one target: a sentence, or the whole text of a short document."""
+
+    target: str
+    sentence: int | None  # index into Document.sentences; None for the whole text
+    start: int  # character offsets into Document.text
+    end: int
+    text: str
+    stance: str  # favor / against / neutral: this unit's most probable label
+    probs: tuple[float, float, float]  # against, neutral, favor
+    holder: str  # "text", "quoted", or the party whose view the unit reports
+
+
 # Fields a document carries from the reader to the worker. Annotations are not sent.
 MESSAGE_FIELDS = ("doc_id", "source", "line", "raw", "is_html", "title", "url", "published_at", "outlet", "duplicate_of")
 
@@ -116,6 +130,7 @@ class Document:
     mentions: list[TargetMention] = field(default_factory=list)
     sentiment: Sentiment | None = None
     stances: list[Stance] = field(default_factory=list)
+    stance_units: list[StanceUnit] = field(default_factory=list)
     # Model stages that left this document alone, and why (a language their model does not read).
     unscored: dict[str, str] = field(default_factory=dict)
     failure: Failure | None = None
@@ -139,11 +154,12 @@ class Document:
         failure, sentiment = m.pop("failure"), m.pop("sentiment")
         return cls(
             raw="",
-            **{k: v for k, v in m.items() if k not in ("sentences", "entities", "mentions", "stances")},
+            **{k: v for k, v in m.items() if k not in ("sentences", "entities", "mentions", "stances", "stance_units")},
             sentences=[tuple(s) for s in m["sentences"]],
             entities=[Entity(**e) for e in m["entities"]],
             mentions=[TargetMention(**t) for t in m["mentions"]],
             stances=[Stance(**s) for s in m["stances"]],
+            stance_units=[StanceUnit(**{**u, "probs": tuple(u["probs"])}) for u in m["stance_units"]],
             sentiment=Sentiment(**sentiment) if sentiment else None,
             failure=Failure(**failure) if failure else None,
         )

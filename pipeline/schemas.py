@@ -66,6 +66,24 @@ STANCES = pa.schema(
     ]
 )
 
+STANCE_SENTENCES = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("target", _label, nullable=False),
+        # Index into the document's sentences; null when the unit is the whole (short) text.
+        pa.field("sentence", pa.int32()),
+        pa.field("start", pa.int32(), nullable=False),
+        pa.field("end", pa.int32(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("stance", _label, nullable=False),
+        pa.field("p_against", pa.float32(), nullable=False),
+        pa.field("p_neutral", pa.float32(), nullable=False),
+        pa.field("p_favor", pa.float32(), nullable=False),
+        # "text" (the document's own statement), "quoted", or the party whose view the unit reports.
+        pa.field("holder", pa.string(), nullable=False),
+    ]
+)
+
 FAILURES = pa.schema(
     [
         pa.field("doc_id", pa.string()),
@@ -79,4 +97,10 @@ FAILURES = pa.schema(
     ]
 )
 
-TABLES = {"documents": DOCUMENTS, "entities": ENTITIES, "stances": STANCES, "failures": FAILURES}
+TABLES = {
+    "documents": DOCUMENTS,
+    "entities": ENTITIES,
+    "stances": STANCES,
+    "stance_sentences": STANCE_SENTENCES,
+    "failures": FAILURES,
+}

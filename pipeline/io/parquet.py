@@ -71,6 +71,12 @@ def batch_rows(
              "mentions": s.mentions, "evidence": s.evidence, "stance_model": models.get("stance")}
             for s in doc.stances
         )
+        rows["stance_sentences"].extend(
+            {"doc_id": doc.doc_id, "target": u.target, "sentence": u.sentence, "start": u.start, "end": u.end,
+             "text": u.text, "stance": u.stance, "p_against": u.probs[0], "p_neutral": u.probs[1], "p_favor": u.probs[2],
+             "holder": u.holder}
+            for u in doc.stance_units
+        )
     return rows
 
 

@@ -1,7 +1,16 @@
-"""Stance toward each configured target, from the sentences that mention it.
+"""Stance toward each configured target: each unit of text scored, then one stance per document.
 
-A document that never mentions a target gets "not_mentioned" for it rather than a guess.
-All (sentence, target) pairs of the batch go through the classifier in one call.
+Units: a short document (within the model's max_length: a tweet, a headline, a short item) is one
+unit, the whole text, because the whole-text heads learned from whole tweets and a tweet's stance is
+often implicit ("Slava Ukraini" names no Russia). Such a unit is scored for every target that has a
+whole-text head, named or not, and for any other target it names. A long document is scored
+sentence by sentence, on the sentences that name the target; sentences never cross paragraphs.
+
+Each unit has a holder (pipeline.holders): the text itself, or a party whose view it reports. The
+document's stance weighs the text's own statements first (`stance.holders`), and is favor or
+against only when that class's mean probability reaches `stance.threshold`; otherwise neutral. A
+document that never names a target and whose text says nothing for or against it is
+"not_mentioned" for it, never a guess. All units of a batch go through the classifier in one call.
 """
 
 from __future__ import annotations
@@ -11,7 +20,8 @@ from collections import defaultdict
 import numpy as np
 
 from pipeline.config import StanceConfig, Target
-from pipeline.documents import Document, Stance
+from pipeline.documents import Document, Stance, StanceUnit
+from pipeline.holders import TEXT, holder
 from pipeline.labels import STANCE_LABELS
 from pipeline.models import load_stance
 from pipeline.stages.base import LanguageGate
@@ -21,20 +31,34 @@ AGAINST, NEUTRAL, FAVOR = 0, 1, 2
 NOT_MENTIONED = "not_mentioned"
 
 
-def aggregate_stance(target: str, probs: np.ndarray, sentences: list[str], mentions: int, evidence: int) -> Stance:
-    """Combines sentence-level stance: each sentence weighs by its own confidence."""
+def document_stance(probs: np.ndarray, threshold: float) -> tuple[int, np.ndarray]:
+    """The document's label index and mean probabilities from its units' probabilities: each unit
+    weighs by its own confidence; favor or against only when its mean reaches `threshold`."""
     confidence = probs.max(axis=1)
     mean = (probs * confidence[:, None]).sum(axis=0) / confidence.sum()
     best = int(mean.argmax())
-    # The sentences that speak most strongly for the chosen stance.
-    order = np.argsort(-probs[:, best], kind="stable")[:evidence]
+    if best != NEUTRAL and mean[best] < threshold:
+        best = NEUTRAL
+    return best, mean
+
+
+def aggregate_stance(target: str, units: list[StanceUnit], mentions: int, cfg: StanceConfig) -> Stance:
+    own = [u for u in units if u.holder == TEXT]
+    deciding = own if cfg.holders == "own_first" and own else units
+    probs = np.array([u.probs for u in deciding], dtype=np.float64)
+    best, mean = document_stance(probs, cfg.threshold)
+    if mentions == 0 and best == NEUTRAL:
+        # Read whole without naming the target, and nothing for or against it: not a stance.
+        return Stance(target, NOT_MENTIONED, None, None, 0)
+    # The units that speak most strongly for the chosen stance.
+    order = np.argsort(-probs[:, best], kind="stable")[: cfg.evidence]
     return Stance(
         target=target,
         stance=STANCE_LABELS[best],
         score=float(mean[FAVOR] - mean[AGAINST]),
         confidence=float(mean[best]),
         mentions=mentions,
-        evidence=[sentences[i] for i in order],
+        evidence=[deciding[i].text for i in order],
     )
 
 
@@ -47,35 +71,52 @@ class StanceStage:
         self.classifier = load_stance(cfg.model, cfg.batch_size, cfg.max_length, cfg.quantize)
         self.model_id = self.classifier.model_id
         self.gate = LanguageGate(self.name, cfg.languages)
+        self.whole_text_targets = {t.name for t in targets if self.classifier.reads_whole_text(t.name)}
 
     def process(self, docs: list[Document]) -> list[Document]:
         self._score(self.gate.admit(docs))
         return docs
 
-    def _score(self, docs: list[Document]) -> None:
-        # One item per (document, target, sentence), with the mention spans relative to the sentence.
-        items, owners = [], []
-        for d, doc in enumerate(docs):
-            spans = defaultdict(list)
-            for m in doc.mentions:
-                spans[(m.target, m.sentence)].append(m)
-            for (target, s), mentions in sorted(spans.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-                start = doc.sentences[s][0]
-                items.append((target, doc.sentence_text(s), [(m.start - start, m.end - start) for m in mentions]))
-                owners.append((d, target, len(mentions)))
-        probs = self.classifier.predict(items) if items else np.zeros((0, 3))
+    def units(self, doc: Document) -> list[tuple[str, int | None, int, int, list[tuple[int, int]]]]:
+        """(target, sentence or None, start, end, mention spans relative to start) of every unit to score."""
+        by_target = defaultdict(list)
+        for m in doc.mentions:
+            by_target[m.target].append(m)
+        out = []
+        whole = self.cfg.whole_short_texts and bool(doc.text) and self.classifier.fits(doc.text)
+        for target in self.targets:
+            mentions = by_target.get(target.name, [])
+            if whole and (mentions or target.name in self.whole_text_targets):
+                out.append((target.name, None, 0, len(doc.text), [(m.start, m.end) for m in mentions]))
+                continue
+            per_sentence = defaultdict(list)
+            for m in mentions:
+                per_sentence[m.sentence].append(m)
+            for s in sorted(per_sentence):
+                start, end = doc.sentences[s]
+                out.append((target.name, s, start, end, [(m.start - start, m.end - start) for m in per_sentence[s]]))
+        return out
 
-        grouped: dict[tuple[int, str], list[int]] = defaultdict(list)
-        for row, (d, target, _) in enumerate(owners):
-            grouped[(d, target)].append(row)
-        for d, doc in enumerate(docs):
-            doc.stances = []
-            for target in self.targets:
-                rows = grouped.get((d, target.name))
-                if not rows:
-                    doc.stances.append(Stance(target.name, NOT_MENTIONED, None, None, 0))
-                    continue
-                mentions = sum(owners[r][2] for r in rows)
-                doc.stances.append(
-                    aggregate_stance(target.name, probs[rows], [items[r][1] for r in rows], mentions, self.cfg.evidence)
-                )
+    def _score(self, docs: list[Document]) -> None:
+        planned = [(d, unit) for d, doc in enumerate(docs) for unit in self.units(doc)]
+        items = [(target, docs[d].text[start:end], spans) for d, (target, _, start, end, spans) in planned]
+        probs = self.classifier.predict(items) if items else np.zeros((0, 3))
+        for doc in docs:
+            doc.stance_units = []
+        for (d, (target, sentence, start, end, spans)), (_, text, _), p in zip(planned, items, probs):
+            docs[d].stance_units.append(StanceUnit(
+                target=target, sentence=sentence, start=start, end=end, text=text,
+                stance=STANCE_LABELS[int(p.argmax())], probs=tuple(float(x) for x in p), holder=holder(text, spans),
+            ))
+        for doc in docs:
+            units = defaultdict(list)
+            for u in doc.stance_units:
+                units[u.target].append(u)
+            mentions = defaultdict(int)
+            for m in doc.mentions:
+                mentions[m.target] += 1
+            doc.stances = [
+                aggregate_stance(t.name, units[t.name], mentions[t.name], self.cfg) if units.get(t.name)
+                else Stance(t.name, NOT_MENTIONED, None, None, 0)
+                for t in self.targets
+            ]

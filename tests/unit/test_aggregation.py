@@ -5,9 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.documents import Sentiment, Stance
+import dataclasses
+
+from pipeline.config import StanceConfig
+from pipeline.documents import Sentiment, Stance, StanceUnit
 from pipeline.stages.sentiment import aggregate_sentiment
-from pipeline.stages.stance import aggregate_stance
+from pipeline.stages.stance import aggregate_stance as _aggregate_stance
+
+
+def units(probs, texts, holders=None):
+    holders = holders or ["text"] * len(texts)
+    return [StanceUnit("T", i, 0, 1, t, "neutral", tuple(p), h) for i, (p, t, h) in enumerate(zip(probs, texts, holders))]
+
+
+def aggregate_stance(target, probs, texts, mentions, evidence, holders=None, **cfg):
+    """The stage's aggregation over units made from rows of probabilities."""
+    if "holders_mode" in cfg:
+        cfg["holders"] = cfg.pop("holders_mode")
+    config = dataclasses.replace(StanceConfig(), evidence=evidence, **cfg)
+    return _aggregate_stance(target, units(probs, texts, holders), mentions, config)
 
 # Columns: sentiment (negative, neutral, positive); stance (against, neutral, favor).
 
@@ -90,3 +106,33 @@ def test_stance_evidence_ties_keep_sentence_order_and_zero_evidence():
     st = aggregate_stance("NATO", probs, ["x", "y", "z"], mentions=3, evidence=2)
     assert st == Stance("NATO", "neutral", pytest.approx(0.0), pytest.approx(0.6), 3, ["x", "y"])
     assert aggregate_stance("NATO", probs, ["x", "y", "z"], mentions=3, evidence=0).evidence == []
+
+
+def test_threshold_turns_a_weak_lean_into_neutral():
+    probs = np.array([[0.45, 0.35, 0.20]])
+    assert aggregate_stance("NATO", probs, ["a"], mentions=1, evidence=1).stance == "against"
+    weak = aggregate_stance("NATO", probs, ["a"], mentions=1, evidence=1, threshold=0.5)
+    assert weak.stance == "neutral" and weak.score == pytest.approx(-0.25) and weak.confidence == pytest.approx(0.35)
+
+
+def test_own_statements_decide_before_reported_views():
+    # "Russia views NATO as a threat" (reported, against) beside the text's own neutral statement.
+    probs = np.array([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1]])
+    holders = ["Russia", "text"]
+    own_first = aggregate_stance("NATO", probs, ["reported", "own"], mentions=2, evidence=1, holders=holders)
+    assert own_first.stance == "neutral" and own_first.evidence == ["own"]
+    every = aggregate_stance("NATO", probs, ["reported", "own"], mentions=2, evidence=1, holders=holders, holders_mode="all")
+    assert every.stance == "against"
+
+
+def test_reported_views_decide_when_the_text_says_nothing_itself():
+    probs = np.array([[0.9, 0.1, 0.0]])
+    st = aggregate_stance("NATO", probs, ["Lavrov said NATO ..."], mentions=1, evidence=1, holders=["Lavrov"])
+    assert st.stance == "against"
+
+
+def test_an_unnamed_target_read_whole_is_not_mentioned_unless_the_text_takes_a_side():
+    assert aggregate_stance("Russia", np.array([[0.1, 0.8, 0.1]]), ["tweet"], mentions=0, evidence=1) == Stance(
+        "Russia", "not_mentioned", None, None, 0)
+    implicit = aggregate_stance("Russia", np.array([[0.7, 0.2, 0.1]]), ["Slava Ukraini"], mentions=0, evidence=1)
+    assert implicit.stance == "against" and implicit.mentions == 0 and implicit.evidence == ["Slava Ukraini"]

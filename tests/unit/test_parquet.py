@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.documents import Document, Entity, Failure, Rejected, Sentiment, Stance
+from pipeline.documents import Document, Entity, Failure, Rejected, Sentiment, Stance, StanceUnit
 from pipeline.io.parquet import batch_rows, commit_batch, part_name, partition_dir
 from pipeline.schemas import SCHEMA_VERSION, TABLES
 
@@ -29,6 +29,7 @@ def processed_doc() -> Document:
     doc.entities = [Entity("NATO", "ORG", 0, 4, 0, "NATO"), Entity("Russia", "GPE", 10, 16, 1, "Russia")]
     doc.sentiment = Sentiment("negative", -0.25, 0.5)
     doc.stances = [Stance("NATO", "neutral", 0.0, 0.6, 1, ["NATO met."]), Stance("Ukraine", "not_mentioned", None, None, 0)]
+    doc.stance_units = [StanceUnit("NATO", 0, 0, 9, "NATO met.", "neutral", (0.2, 0.6, 0.2), "text")]
     return doc
 
 
@@ -53,7 +54,7 @@ def test_part_name_and_partition_dir(tmp_path):
 
 def test_batch_rows():
     rows = rows_of_example()
-    assert {k: len(v) for k, v in rows.items()} == {"documents": 1, "entities": 2, "stances": 2, "failures": 2}
+    assert {k: len(v) for k, v in rows.items()} == {"documents": 1, "entities": 2, "stances": 2, "stance_sentences": 1, "failures": 2}
     doc = rows["documents"][0]
     assert (doc["n_chars"], doc["n_words"], doc["n_sentences"], doc["n_entities"]) == (26, 4, 2, 2)
     assert doc["published_at"] == dt.datetime(2024, 4, 30, 22, tzinfo=dt.timezone.utc)
@@ -66,6 +67,8 @@ def test_batch_rows():
                                   "confidence": None, "mentions": 0, "evidence": [], "stance_model": "stance-model v1 def"}
     assert rows["entities"][1] == {"doc_id": "d1", "sentence": 1, "start": 10, "end": 16, "text": "Russia", "label": "GPE",
                                    "target": "Russia"}
+    assert rows["stance_sentences"] == [{"doc_id": "d1", "target": "NATO", "sentence": 0, "start": 0, "end": 9, "text": "NATO met.",
+                                         "stance": "neutral", "p_against": 0.2, "p_neutral": 0.6, "p_favor": 0.2, "holder": "text"}]
 
 
 def test_document_without_sentiment_has_null_columns():
@@ -81,7 +84,7 @@ def read_file(tmp_path, table: str, job: str = "job-1", batch: int = 4):
 
 def test_commit_writes_declared_schema_and_metadata(tmp_path):
     counts = commit_batch(tmp_path, "job-1", 4, rows_of_example(), {"job_id": "job-1", "models": {"a": "b"}})
-    assert counts == {"documents": 1, "entities": 2, "stances": 2, "failures": 2}
+    assert counts == {"documents": 1, "entities": 2, "stances": 2, "stance_sentences": 1, "failures": 2}
     for name, schema in TABLES.items():
         table = read_file(tmp_path, name)
         assert table.schema.remove_metadata() == schema.remove_metadata(), name

@@ -57,6 +57,45 @@ def test_an_nli_model_from_the_configuration_scores_zero_shot(tmp_path):
     assert stance.model_id.startswith(f"{tmp_path / 'nli'} local ")
     (doc,) = annotate((ner, stance), "NATO allies condemned Russia's invasion. Moscow denied everything.")
     russia, nato, ukraine = (by_target(doc)[t] for t in ("Russia", "NATO", "Ukraine"))
-    assert russia.mentions == 2 and len(russia.evidence) == 2 and -1 <= russia.score <= 1
+    # A short text is one unit, read whole.
+    assert russia.mentions == 2 and russia.evidence == [doc.text] and -1 <= russia.score <= 1
     assert russia.stance in ("against", "neutral", "favor") and nato.stance in ("against", "neutral", "favor")
     assert ukraine.stance == "not_mentioned"  # Russia's "invasion" names no Ukraine alias
+
+
+def units_of(doc, target):
+    return [u for u in doc.stance_units if u.target == target]
+
+
+def test_a_short_text_is_read_whole_and_a_long_one_sentence_by_sentence(stages):
+    ner, stance = stages
+    short = "NATO allies condemned Russia's invasion. Moscow denied everything."
+    long = " ".join(["Diplomats met in Geneva on Monday to discuss the grain corridor and shipping insurance."] * 12
+                    + ["Moscow rejected the proposal outright.", "NATO said it would keep its troops in Poland."])
+    assert stance.classifier.fits(short) and not stance.classifier.fits(long)
+    short_doc, long_doc = annotate(stages, short, long)
+    (unit,) = units_of(short_doc, "Russia")
+    assert (unit.sentence, unit.start, unit.end, unit.text) == (None, 0, len(short), short)
+    (nato,) = units_of(long_doc, "NATO")
+    assert nato.sentence is not None and nato.text == "NATO said it would keep its troops in Poland."
+    assert long_doc.text[nato.start : nato.end] == nato.text
+    assert units_of(long_doc, "Ukraine") == []  # long, and never named: no unit, not_mentioned
+
+
+def test_a_short_text_gets_the_whole_text_heads_even_without_naming_the_target(stages):
+    (doc,) = annotate(stages, "Slava Ukraini! Glory to the heroes defending our cities from the invaders.")
+    assert {u.target for u in doc.stance_units} == {"Russia", "Ukraine"}  # the targets with whole-text heads
+    russia = by_target(doc)["Russia"]
+    assert russia.mentions == 0 and russia.stance in ("against", "not_mentioned")
+    assert by_target(doc)["NATO"].stance == "not_mentioned"
+
+
+def test_units_carry_their_holder(stages):
+    ner, stance = stages
+    long = " ".join(["Officials met in Geneva on Monday to discuss the grain corridor and shipping insurance."] * 12
+                    + ["Russia views NATO's increasing influence in Ukraine as a major security threat."])
+    (doc,) = annotate(stages, long)
+    (nato,) = units_of(doc, "NATO")
+    assert nato.holder == "Russia"
+    # Only a reported view: it decides, as nothing else speaks of NATO.
+    assert by_target(doc)["NATO"].evidence == [nato.text]
