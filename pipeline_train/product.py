@@ -1,0 +1,196 @@
+"""Product-level stance evaluation: labelled documents through the real stages, scored on the rows
+the product writes.
+
+    nlp-pipeline evaluate --product --model builtin --ruw ../shared/data/ruw/train.csv \\
+        --newsmtsc ../shared/data/newsmtsc/devtest_mt.jsonl --press datasets/press_stance --split test
+
+Each set goes through cleaning, sentence splitting, NER and alias mentions, the stance stage and
+document aggregation with the job configuration (`--config`), and is scored on what lands in the
+`stances` and `stance_sentences` tables (`pipeline.io.parquet.batch_rows`), as an analyst reads them:
+
+* RUW tweets, each a document: the `stances` row of Russia and of Ukraine against the gold
+  (not_mentioned counts as neutral, the tweets' NONE);
+* NewsMTSC sentences, each a document whose one mention is the gold target: its `stances` row;
+* the press-release set (datasets/press_stance): each labelled sentence inside its whole press
+  release, scored on its `stance_sentences` row (a sentence the product does not score for that
+  target counts as neutral); the false-stance rate is the share of gold-neutral sentences called
+  favor or against; holder detection is scored against the annotated holders.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sklearn.metrics import f1_score
+
+from pipeline.config import Config, Target
+from pipeline.documents import Document, TargetMention
+from pipeline.io.parquet import batch_rows
+from pipeline.labels import STANCE_LABELS
+from pipeline.processing import BatchProcessor
+from pipeline.stages.stance import StanceStage
+from pipeline_train import data as D
+
+POLAR = ("against", "favor")
+BATCH = 64
+
+
+def macro_f1(gold: list[str], pred: list[str]) -> float:
+    return round(float(f1_score(gold, pred, labels=list(STANCE_LABELS), average="macro", zero_division=0)), 4)
+
+
+def _as_label(stance: str | None) -> str:
+    return stance if stance in STANCE_LABELS else "neutral"
+
+
+def _run(processor: BatchProcessor, stance: StanceStage, docs: list[Document], with_text_stages: bool = True) -> dict:
+    """The rows the sink would write for `docs`, after the stages, in batches as a worker runs them."""
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for start in range(0, len(docs), BATCH):
+        batch = docs[start : start + BATCH]
+        if with_text_stages:
+            for stage in processor.text_stages:
+                stage.process([d for d in batch if d.failure is None])
+        stance.process([d for d in batch if d.failure is None])
+        for name, table in batch_rows(batch, [], 0, datetime.now(timezone.utc), "eval", {}).items():
+            rows[name] += table
+    return rows
+
+
+def ruw_set(path: Path, split: str, seed: int) -> list[tuple[str, dict[str, str]]]:
+    """(tweet, {target: gold}) of the RUW rows in `split` ("test", "val" or "all")."""
+    test, val = D.SPLITS["ruw"]
+    out = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = row["Tweet"]
+            if split != "all" and D.split_of(text, seed, test, val) != split:
+                continue
+            gold = {row[f"Target {n}"].strip(): D.RUW_STANCE[row[f"Stance {n}"].strip().upper()] for n in ("1", "2")}
+            out.append((text, gold))
+    return out
+
+
+def eval_ruw(processor: BatchProcessor, stance: StanceStage, path: Path, split: str, seed: int) -> dict:
+    tweets = ruw_set(path, split, seed)
+    docs = [Document(doc_id=str(i), source="ruw", line=i, raw=text) for i, (text, _) in enumerate(tweets)]
+    rows = _run(processor, stance, docs)
+    called = {(r["doc_id"], r["target"]): r["stance"] for r in rows["stances"]}
+    failed = {r["doc_id"] for r in rows["failures"]}
+    out = {"n": len(tweets), "failed_documents": len(failed)}
+    for target in ("Russia", "Ukraine"):
+        gold, pred = [], []
+        for i, (_, g) in enumerate(tweets):
+            if target in g:
+                gold.append(g[target])
+                pred.append(_as_label(called.get((str(i), target))))
+        against = [p for g, p in zip(gold, pred) if g == "against"]
+        out[target] = {
+            "macro_f1": macro_f1(gold, pred),
+            "gold_against_called": {k: round(v / len(against), 3) for k, v in Counter(against).items()} if against else {},
+            "not_mentioned": sum(1 for i in range(len(tweets)) if called.get((str(i), target)) == "not_mentioned"),
+        }
+    return out
+
+
+def eval_newsmtsc(processor: BatchProcessor, config: Config, path: Path) -> dict:
+    """Each (sentence, gold target) as a document whose only mention is the gold target's span."""
+    target = Target(name="mention", aliases=("mention",))
+    stance = StanceStage(config.stance, (target,))
+    examples = D.read_newsmtsc_targets(path)
+    docs = []
+    for i, e in enumerate(examples):
+        doc = Document(doc_id=str(i), source="newsmtsc", line=i, raw=e.text)
+        doc.text = e.text
+        doc.sentences = [(0, len(e.text))]
+        doc.mentions = [TargetMention("mention", e.text[a:b], a, b, 0, "alias") for a, b in e.spans]
+        docs.append(doc)
+    rows = _run(processor, stance, docs, with_text_stages=False)
+    called = {r["doc_id"]: r["stance"] for r in rows["stances"]}
+    return {"n": len(examples), "macro_f1": macro_f1([e.label for e in examples], [_as_label(called.get(str(i))) for i in range(len(examples))])}
+
+
+def press_split(url: str) -> str:
+    """dev or test, by press release (every sentence of a release in one split), seeded and stable."""
+    return "test" if D.split_of(url, 13, 0.5, 0.0) == "test" else "dev"
+
+
+def press_gold(folder: Path) -> list[dict]:
+    items = {i["id"]: i for i in map(json.loads, (folder / "items.jsonl").read_text(encoding="utf-8").splitlines())}
+    gold = [json.loads(line) for line in (folder / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [{**items[g["id"]], **g, "split": press_split(items[g["id"]]["url"])} for g in gold]
+
+
+def eval_press(processor: BatchProcessor, stance: StanceStage, folder: Path, news: Path, split: str) -> dict:
+    items = [i for i in press_gold(folder) if split == "all" or i["split"] == split]
+    bodies = {}
+    for name, _ in (("kremlin_en.csv", None), ("zelenskyy_en.csv", None)):
+        for row in D.read_press_releases(news / name):
+            bodies[row["link"]] = row["body"]
+    urls = sorted({i["url"] for i in items})
+    docs = [Document(doc_id=u, source="press", line=None, raw=bodies[u]) for u in urls]
+    rows = _run(processor, stance, docs)
+    units = {(r["doc_id"], r["target"], r["text"]): r for r in rows["stance_sentences"]}
+    out: dict = {"n": len(items)}
+    holder_pairs = []
+    for target in ("NATO", "Russia", "Ukraine"):
+        mine = [i for i in items if i["target"] == target]
+        found = [units.get((i["url"], target, i["sentence"])) for i in mine]
+        gold = [i["stance"] for i in mine]
+        pred = [u["stance"] if u else "neutral" for u in found]
+        neutral = [p for g, p in zip(gold, pred) if g == "neutral"]
+        out[target] = {
+            "n": len(mine),
+            "macro_f1": macro_f1(gold, pred),
+            "false_stance_on_neutral": round(sum(p in POLAR for p in neutral) / len(neutral), 3) if neutral else None,
+            "unscored": sum(u is None for u in found),
+        }
+        holder_pairs += [(i["holder"], u["holder"]) for i, u in zip(mine, found) if u]
+    out["holder"] = holder_scores(holder_pairs)
+    return out
+
+
+def holder_scores(pairs: list[tuple[str, str]]) -> dict:
+    """Gold against detected holders: is the unit a reported view (holder not "text"), and which party."""
+    gold = [g != "text" for g, _ in pairs]
+    pred = [p != "text" for _, p in pairs]
+    both = sum(g and p for g, p in zip(gold, pred))
+    named = [(g, p) for g, p in pairs if g not in ("text", "quoted") and p not in ("text", "quoted")]
+    return {
+        "n": len(pairs),
+        "gold_reported": sum(gold),
+        "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / len(pairs), 3) if pairs else None,
+        "reported_precision": round(both / sum(pred), 3) if sum(pred) else None,
+        "reported_recall": round(both / sum(gold), 3) if sum(gold) else None,
+        # The same party when both name one: one name contains the other ("Lavrov" in "Sergei Lavrov").
+        "party_agreement": round(sum(_same_party(g, p) for g, p in named) / len(named), 3) if named else None,
+    }
+
+
+def _same_party(a: str, b: str) -> bool:
+    a, b = a.lower().removeprefix("the "), b.lower().removeprefix("the ")
+    return a in b or b in a
+
+
+def evaluate_product(config: Config, args) -> dict:
+    processor = BatchProcessor(config)
+    stance = processor.model_stages[1]
+    results = {}
+    split = "test" if args.split == "test" else ("val" if args.split == "dev" else "all")
+    for path in args.ruw:
+        results[f"product:ruw:{Path(path).name}:{split}"] = eval_ruw(processor, stance, Path(path), split, args.seed)
+    for path in args.newsmtsc:
+        results[f"product:newsmtsc:{Path(path).name}"] = eval_newsmtsc(processor, config, Path(path))
+    if args.press:
+        press_split_name = {"test": "test", "dev": "dev"}.get(args.split, "all")
+        results[f"product:press:{press_split_name}"] = eval_press(processor, stance, Path(args.press), Path(args.news), press_split_name)
+    return results
+
+
+def with_stance_settings(config: Config, **settings) -> Config:
+    return dataclasses.replace(config, stance=dataclasses.replace(config.stance, **settings))
