@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError
+from pipeline.io.storage import check_writable
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 # tokenizer_config.json says 1e30 when a tokenizer has no limit of its own.
 _NO_LIMIT = 1_000_000
 
 
-def check_writable_output(out: Path) -> Path:
-    """Creates the output folder if needed and proves a file can be written there; returns it resolved."""
-    out = out.resolve()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise PipelineError(f"cannot write to the output folder {out}: {exc.strerror or exc}") from None
-    return out
+def check_writable_output(out: str | Path) -> str:
+    """Creates the output folder if needed (a local one) and proves a file can be written there;
+    returns the location normalized (an absolute path, or an s3:// URL)."""
+    return check_writable(out)
 
 
 def _model_files(spec: str, task: str) -> dict[str, dict]:

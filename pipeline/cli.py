@@ -24,8 +24,9 @@ INPUT_FIELDS = ("text", "title", "id", "url", "date", "outlet")
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL, CSV or Parquet files, or folders of .txt/.html files")
-    p.add_argument("--out", required=True, type=Path, help="output folder for the Parquet datasets")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="JSONL, CSV or Parquet files, or folders of .txt/.html files; or s3:// objects and prefixes")
+    p.add_argument("--out", required=True, help="output folder or s3://bucket/prefix for the Parquet datasets")
     p.add_argument("--job", help="job id (default: a new one); an existing id resumes that job")
     p.add_argument("--config", help="YAML file overlaying configs/default.yaml")
     for name in INPUT_FIELDS:
@@ -40,9 +41,10 @@ def _config(args) -> Config:
     return config
 
 
-def _checked_job(args, config: Config) -> tuple[str, Path]:
+def _checked_job(args, config: Config) -> tuple[str, str]:
     """What `run` and `submit` check before anything is queued or started: the job id, the
-    output folder, the configured models."""
+    inputs, the output (writable: a probe file is written and removed), the configured models.
+    Returns the job id and the output location, normalized."""
     from pipeline.checks import check_models, check_writable_output
     from pipeline.io.readers import check_inputs
     from pipeline.jobs import new_job_id, validate_job_id
@@ -112,6 +114,7 @@ def cmd_run(args) -> int:
 
     from pipeline.config import load_worker_settings
     from pipeline.io.manifest import manifest_path
+    from pipeline.io.storage import is_url, local_state_dir
     from pipeline.local import LocalDeployment
 
     config = _config(args)
@@ -122,7 +125,10 @@ def cmd_run(args) -> int:
     # SIGTERM (a supervisor) and SIGHUP (the terminal closed) stop everything the way Ctrl-C does.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
-    local = LocalDeployment(out / "_broker", [(args.workers, queues)], log_dir=out / "_logs",
+    # The broker's append-only file (what `--job` resumes from) and the logs stay on this machine:
+    # beside a local output, or in a local state folder of the output URL's own.
+    local_dir = local_state_dir(out) if is_url(out) else Path(out)
+    local = LocalDeployment(local_dir / "_broker", [(args.workers, queues)], log_dir=local_dir / "_logs",
                             worker_config=args.worker_config, preload=args.config)
     try:
         with local:
@@ -136,7 +142,7 @@ def cmd_run(args) -> int:
     return _report(summary, manifest_path(out, job_id))
 
 
-def _report(summary: dict, manifest: Path) -> int:
+def _report(summary: dict, manifest: str) -> int:
     rows = summary["rows"]
     print(
         f"done: {summary['records_done']} records -> {rows.get('documents', 0)} documents, "
@@ -218,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("summary", help="counts, top entities and per-target stance of an output folder")
-    p.add_argument("dir", type=Path)
+    p.add_argument("dir", help="output folder or s3://bucket/prefix")
     p.add_argument("--job", help="only this job")
     p.add_argument("--top", type=positive_int, default=10, help="entities to list (default 10)")
     p.set_defaults(func=cmd_summary)

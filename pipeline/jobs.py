@@ -1,7 +1,8 @@
 """Job identity and job state in Redis: what the producer, the workers and `status` share.
 
 Keys (all under `nlp-pipeline:job:<id>:`):
-- `meta`     hash: output folder, configuration, inputs, created time, total batches once known;
+- `meta`     hash: output location (an absolute path or an s3:// URL), configuration, inputs,
+             created time, total batches once known;
 - `done`     hash: batch number -> JSON stats of its committed output. Writing a field twice
              (a redelivered batch) leaves one field, so counts summed over it are exact;
 - `totals`   hash: running sums of the committed batches' records and rows, kept with `done`
@@ -20,7 +21,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -51,7 +51,7 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class JobMeta:
     job_id: str
-    out: Path
+    out: str  # an absolute local path or an s3:// URL (pipeline.io.storage)
     config: Config
     inputs: list[str]
     created_at: str
@@ -59,7 +59,7 @@ class JobMeta:
     total_batches: int | None
 
 
-def fingerprint(config: Config, inputs: list[str], out: Path) -> str:
+def fingerprint(config: Config, inputs: list[str], out: str) -> str:
     """What must not change when a job is resumed: same inputs, same output, same configuration."""
     blob = json.dumps({"config": config.to_dict(), "inputs": inputs, "out": str(out)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -122,7 +122,7 @@ class JobState:
     def _key(self, job_id: str, name: str) -> str:
         return f"{PREFIX}{job_id}:{name}"
 
-    def create_or_resume(self, job_id: str, out: Path, config: Config, inputs: list[str]) -> bool:
+    def create_or_resume(self, job_id: str, out: str, config: Config, inputs: list[str]) -> bool:
         """Registers the job; returns True when it already existed (a resume). Refuses a changed job."""
         fp = fingerprint(config, inputs, out)
         key = self._key(job_id, "meta")
@@ -146,7 +146,7 @@ class JobState:
             raise JobError(f"unknown job {job_id!r} on this broker")
         total = raw.get("total_batches")
         return JobMeta(
-            job_id=job_id, out=Path(raw["out"]), config=config_from_dict(json.loads(raw["config"])),
+            job_id=job_id, out=raw["out"], config=config_from_dict(json.loads(raw["config"])),
             inputs=json.loads(raw["inputs"]), created_at=raw["created_at"], fingerprint=raw["fingerprint"],
             total_batches=int(total) if total is not None else None,
         )
@@ -201,7 +201,7 @@ class JobState:
         """Lets a later commit or resume claim the finalize step again (it failed)."""
         self.r.delete(self._key(job_id, "finalize"))
 
-    def mark_finalized(self, job_id: str, manifest_path: Path) -> None:
+    def mark_finalized(self, job_id: str, manifest_path: str) -> None:
         self.r.hset(self._key(job_id, "meta"), mapping={"finished_at": utc_now().isoformat(), "manifest": str(manifest_path)})
 
     def finished_at(self, job_id: str) -> str | None:
@@ -222,7 +222,7 @@ class JobState:
             "batches_failed": self.failed_batches(job_id),
             "records_done": totals.get("records", 0),
             "rows": {k.removeprefix("rows:"): n for k, n in totals.items() if k.startswith("rows:")},
-            "out": str(meta.out),
+            "out": meta.out,
             "created_at": meta.created_at,
             "finished_at": finished_at,
         }

@@ -1,7 +1,8 @@
 """The local harness: a private redis-server, local Celery worker processes, a producer and a
 wait, started and stopped together. `nlp-pipeline run`, the scripts and the tests all use it.
 
-`nlp-pipeline run` keeps the broker's append-only file under OUT/_broker, so a job interrupted
+`nlp-pipeline run` keeps the broker's append-only file under OUT/_broker (for an s3:// output, in
+a local state folder of that URL's own: pipeline.io.storage.local_state_dir), so a job interrupted
 by a crash or Ctrl-C can be resumed by running the same command with the same --job id.
 """
 
@@ -145,20 +146,24 @@ class LocalWorkers:
     """One `celery worker` with N pool processes, logging to a file."""
 
     def __init__(self, broker_url: str, processes: int, log_file: Path, queues: str = "batches",
-                 worker_config: str | None = None, preload: str | None = None):
+                 worker_config: str | None = None, preload: str | None = None, cwd: Path | None = None,
+                 env: dict[str, str] | None = None):
         """`worker_config`: a worker settings file; `preload`: a job configuration file whose models
-        the pool processes load at start (default: configs/default.yaml's)."""
+        the pool processes load at start (default: configs/default.yaml's); `cwd`: the worker's
+        working directory (default: ours); `env`: variables on top of our environment."""
         self.broker_url = broker_url
         self.processes = processes
         self.log_file = log_file
         self.queues = queues
         self.worker_config = worker_config
         self.preload = preload
+        self.cwd = cwd
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> LocalWorkers:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, BROKER_ENV: self.broker_url}
+        env = {**os.environ, **self.env, BROKER_ENV: self.broker_url}
         for name, value in ((WORKER_CONFIG_ENV, self.worker_config), (PRELOAD_ENV, self.preload)):
             if value:
                 env[name] = str(value)
@@ -169,7 +174,7 @@ class LocalWorkers:
             "--concurrency", str(self.processes), "--queues", self.queues, "--loglevel", "INFO",
             "--hostname", f"local-{os.getpid()}-{next(_WORKER_NUMBERS)}@%h", "--without-gossip", "--without-mingle", "--logfile", str(self.log_file),
         ]
-        self.proc = _spawn(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.proc = _spawn(args, env=env, cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         return self
 
     def last_error(self) -> str:
@@ -207,7 +212,7 @@ class LocalWorkers:
 class Producer(threading.Thread):
     """`submit_job` in a background thread of this process; `error` holds what ended it, if anything."""
 
-    def __init__(self, broker_url: str, job_id: str, inputs: list[str], out: Path, config: Config):
+    def __init__(self, broker_url: str, job_id: str, inputs: list[str], out: str | Path, config: Config):
         super().__init__(daemon=True, name="producer")
         self.args = (broker_url, job_id, inputs, out, config)
         self.error: BaseException | None = None
@@ -270,7 +275,7 @@ class LocalDeployment:
             self._state = JobState.from_url(self.broker.url)
         return self._state
 
-    def submit(self, job_id: str, inputs: list[str], out: Path, config: Config) -> Producer:
+    def submit(self, job_id: str, inputs: list[str], out: str | Path, config: Config) -> Producer:
         self.producer = Producer(self.broker.url, job_id, inputs, out, config)
         self.producer.start()
         return self.producer

@@ -13,12 +13,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.config import BatchingConfig, Config
 from pipeline.documents import Document, Rejected
 from pipeline.errors import JobError
 from pipeline.io.readers import check_inputs, read_corpus
+from pipeline.io.storage import normalize
 from pipeline.jobs import JobState, validate_job_id
 
 log = logging.getLogger(__name__)
@@ -62,16 +62,17 @@ class Submission:
 def submit_job(
     job_id: str,
     inputs: list[str],
-    out: Path,
+    out: str,
     config: Config,
     state: JobState,
     enqueue: Enqueue,
     request_finalize: Callable[[str], None],
 ) -> Submission:
-    """Registers (or resumes) the job and enqueues its batches, at most `max_in_flight` at a time."""
+    """Registers (or resumes) the job and enqueues its batches, at most `max_in_flight` at a time.
+    `out` is a local folder or an s3:// URL."""
     validate_job_id(job_id)
     paths = check_inputs(inputs)
-    out = out.resolve()
+    out = normalize(out)
     resumed = state.create_or_resume(job_id, out, config, [str(p) for p in paths])
     committed = state.done_batches(job_id)
     known_total = state.meta(job_id).total_batches if resumed else None

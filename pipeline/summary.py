@@ -1,25 +1,28 @@
-"""`nlp-pipeline summary DIR`: what an output folder holds, read back with pandas."""
+"""`nlp-pipeline summary OUT`: what an output folder or s3:// prefix holds, read back with pandas."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 
 from pipeline.errors import InputError
+from pipeline.io import storage
 from pipeline.schemas import TABLES
 
 
-def load_table(out: Path, table: str, job: str | None = None) -> pd.DataFrame:
-    path = out / table
-    if not path.exists():
-        raise InputError(f"no {table} dataset under {out}")
-    filters = [("job_id", "=", job)] if job else None
-    return pd.read_parquet(path, filters=filters)
+def load_table(out: str, table: str, job: str | None = None) -> pd.DataFrame:
+    path = storage.join(out, table)
+    try:
+        if not storage.exists(path):
+            raise InputError(f"no {table} dataset under {out}")
+        filters = [("job_id", "=", job)] if job else None
+        return storage.read_parquet(path, filters=filters)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {storage.redact(exc.strerror or str(exc))}") from None
 
 
-def summarize(out: Path, job: str | None = None, top: int = 10) -> str:
-    tables = {name: load_table(out, name, job) for name in TABLES}
+def summarize(out: str, job: str | None = None, top: int = 10) -> str:
+    location = storage.normalize(out)
+    tables = {name: load_table(location, name, job) for name in TABLES}
     docs, ents, stances, fails = tables["documents"], tables["entities"], tables["stances"], tables["failures"]
     lines = [f"{out}" + (f" (job {job})" if job else f" ({docs['job_id'].nunique()} job(s))")]
     lines.append("rows: " + ", ".join(f"{name} {len(df)}" for name, df in tables.items()))

@@ -7,12 +7,12 @@ import os
 import random
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
 
 import redis
 
 from pipeline.config import OUTPUT_ROOT_ENV
 from pipeline.errors import PipelineError
+from pipeline.io import storage
 from pipeline.io.manifest import write_manifest
 from pipeline.io.parquet import remove_temp_files
 from pipeline.jobs import JobMeta, JobState, utc_now
@@ -33,10 +33,11 @@ def job_meta(job_id: str) -> JobMeta:
     return job_state().meta(job_id)
 
 
-def check_output_root(out: Path) -> None:
-    """A worker given an output root writes nowhere else, whatever a submitted job asks for."""
+def check_output_root(out: str) -> None:
+    """A worker given an output root (a folder or an s3:// URL) writes nowhere else, whatever a
+    submitted job asks for."""
     root = os.environ.get(OUTPUT_ROOT_ENV)
-    if root and not out.resolve().is_relative_to(Path(root).resolve()):
+    if root and not storage.is_within(out, storage.normalize(root)):
         raise PipelineError(f"output folder {out} is outside {OUTPUT_ROOT_ENV}={root}")
 
 
@@ -93,7 +94,7 @@ def _retrying_transient_errors(task, state: JobState, job_id: str, batch: int):
         if is_transient(exc) and retries < settings.max_retries:
             countdown = random.uniform(0, settings.retry_countdown(retries))
             raise task.retry(exc=exc, countdown=countdown, max_retries=settings.max_retries) from exc
-        state.mark_failed(job_id, batch, f"{type(exc).__name__}: {exc}")
+        state.mark_failed(job_id, batch, storage.redact(f"{type(exc).__name__}: {exc}"))
         raise
 
 
@@ -120,7 +121,7 @@ def finalize_job(self, job_id: str) -> str:
         raise
     state.mark_finalized(job_id, path)
     log.info("job %s finished: %s", job_id, path)
-    return str(path)
+    return path
 
 
 def send_batch(job_id: str, batch: int, payload: dict) -> None:

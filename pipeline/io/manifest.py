@@ -1,20 +1,20 @@
-"""A job's manifest: OUT/_jobs/<job>.json, written once every batch is committed."""
+"""A job's manifest: OUT/_jobs/<job>.json (OUT a local folder or an s3:// URL), written once every
+batch is committed: the last thing a job writes."""
 
 from __future__ import annotations
 
 import json
 import platform
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from pipeline import __version__
-from pipeline.io.atomic import write_atomic
+from pipeline.io import storage
 from pipeline.jobs import JobMeta
 from pipeline.schemas import SCHEMA_VERSION
 
 
-def manifest_path(out: Path, job_id: str) -> Path:
-    return out / "_jobs" / f"{job_id}.json"
+def manifest_path(out: str, job_id: str) -> str:
+    return storage.join(out, "_jobs", f"{job_id}.json")
 
 
 def _versions() -> dict[str, str]:
@@ -27,8 +27,8 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> Path:
-    """Writes OUT/_jobs/<job>.json atomically and returns its path.
+def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> str:
+    """Writes OUT/_jobs/<job>.json as one whole file or object and returns its location.
 
     The model ids are the first batch's: every batch of a job runs the same configuration.
     """
@@ -42,7 +42,7 @@ def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> Pa
     manifest = {
         "job_id": job.job_id,
         "inputs": job.inputs,
-        "out": str(job.out),
+        "out": job.out,
         "batches": len(stats),
         "records": sum(s["records"] for s in stats.values()),
         "rows": rows,
@@ -55,5 +55,5 @@ def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> Pa
         "config": job.config.to_dict(),
     }
     path = manifest_path(job.out, job.job_id)
-    write_atomic(path, lambda fh: fh.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")))
+    storage.write_whole(path, lambda fh: fh.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")))
     return path

@@ -1,10 +1,12 @@
 """The Parquet sink: annotated documents to rows, rows to atomically committed part files.
 
-Layout: OUT/<table>/job_id=<job>/part-<batch>.parquet. A batch always writes one file
-per table (empty ones too, so every table has a schema to read), each written to a
-hidden temporary name in the same folder and renamed over the final name. A
-redelivered batch therefore replaces its files with the same rows and can never leave
-a duplicate or a half-written file where readers look (they skip `.` and `_` names).
+Layout: OUT/<table>/job_id=<job>/part-<batch>.parquet, OUT a local folder or an s3:// URL.
+A batch always writes one file per table (empty ones too, so every table has a schema to
+read) at a name fixed by its batch number, as one whole file or object
+(`storage.write_whole`: locally a hidden temporary name renamed over the final one, on S3
+one PUT or a completed multipart upload). A redelivered batch therefore replaces its files
+with the same rows and can never leave a duplicate or a half-written file where readers look
+(they skip `.` and `_` names).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.documents import Document, Rejected
-from pipeline.io.atomic import write_atomic
+from pipeline.io import storage
 from pipeline.schemas import SCHEMA_VERSION, TABLES
 
 
@@ -25,8 +27,11 @@ def part_name(batch: int) -> str:
     return f"part-{batch:06d}.parquet"
 
 
-def partition_dir(out: Path, table: str, job_id: str) -> Path:
-    return out / table / f"job_id={job_id}"
+def partition_dir(out: str | Path, table: str, job_id: str) -> str | Path:
+    """The job's folder (or key prefix) of a table; a Path for a Path, a location for a location."""
+    if isinstance(out, Path):
+        return out / table / f"job_id={job_id}"
+    return storage.join(out, table, f"job_id={job_id}")
 
 
 def batch_rows(
@@ -80,27 +85,30 @@ def batch_rows(
     return rows
 
 
-def commit_batch(out: Path, job_id: str, batch: int, rows: dict[str, list[dict]], metadata: dict[str, str]) -> dict[str, int]:
+def commit_batch(out: str, job_id: str, batch: int, rows: dict[str, list[dict]], metadata: dict[str, str]) -> dict[str, int]:
     """Writes one part file per table for this batch; returns the row count per table."""
     counts = {}
     file_metadata = {"schema_version": SCHEMA_VERSION, **metadata}
     encoded = {k.encode(): (v if isinstance(v, str) else json.dumps(v)).encode() for k, v in file_metadata.items()}
     for name, schema in TABLES.items():
         table = pa.Table.from_pylist(rows[name], schema=schema.with_metadata(encoded))
-        write_atomic(partition_dir(out, name, job_id) / part_name(batch),
-                     lambda fh, table=table: pq.write_table(table, fh, compression="zstd"))
+        storage.write_whole(storage.join(partition_dir(out, name, job_id), part_name(batch)),
+                            lambda fh, table=table: pq.write_table(table, fh, compression="zstd"))
         counts[name] = table.num_rows
     return counts
 
 
-def remove_temp_files(out: Path, job_id: str) -> int:
-    """Deletes temporary files left by writers that were killed mid-write; returns how many.
+def remove_temp_files(out: str | Path, job_id: str) -> int:
+    """Deletes temporary files left by local writers that were killed mid-write; returns how many.
+    (An object store has none: an unfinished upload never becomes an object.)
 
     Called once every batch of the job is committed, so no live writer still owns one.
     """
+    if storage.is_url(out):
+        return 0
     removed = 0
     for name in TABLES:
-        for tmp in partition_dir(out, name, job_id).glob(".part-*.tmp"):
+        for tmp in Path(partition_dir(out, name, job_id)).glob(".part-*.tmp"):
             tmp.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -8,6 +8,12 @@ on with the next one. Only an input that cannot be read at all raises `InputErro
 (`check_inputs`), and a file that cannot be opened or parsed as a whole is one
 `Rejected` without a line number.
 
+An input may also be an s3:// URL (pipeline.io.storage): one object, read by its suffix
+like a local file, or a key prefix, whose objects are read in key order, each by its
+suffix (JSONL, CSV and Parquet records, or one document per .txt / .html object, whose id
+is its key below the prefix). Names starting with "." or "_" under a prefix are skipped
+(markers such as `_SUCCESS`), and an object of another suffix is an `UnsupportedFile` row.
+
 Folders are walked in name order. Hidden entries (a name starting with ".") are
 skipped. Every other entry is read or gets a failure row: an unsupported suffix
 (`UnsupportedFile`), a named pipe, socket or device (`NotARegularFile`), a file or
@@ -45,9 +51,9 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 import pyarrow.parquet as pq
@@ -56,6 +62,7 @@ from dateutil import parser as dateparser
 from pipeline.config import InputConfig
 from pipeline.documents import Document, Failure, Rejected
 from pipeline.errors import MAX_ERROR_MESSAGE, InputError
+from pipeline.io import storage
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv"}
@@ -272,8 +279,12 @@ def _parse_json_line(line: str) -> object:
         return RecordError("InvalidJSON", f"invalid JSON: {_describe(exc)}")
 
 
-def _records_jsonl(path: Path) -> Iterator[tuple[int, object]]:
-    with _open_regular(path) as fh:
+# Opens an input file for reading: a local regular file (_open_regular) or a remote object.
+Opener = Callable[[], BinaryIO]
+
+
+def _records_jsonl(open_file: Opener) -> Iterator[tuple[int, object]]:
+    with open_file() as fh:
         for number, raw_line in enumerate(fh, start=1):
             try:
                 line = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -310,9 +321,9 @@ def _check_unique_columns(names: list[str], cfg: InputConfig) -> None:
             )
 
 
-def _records_csv(path: Path, cfg: InputConfig) -> Iterator[tuple[int, object]]:
+def _records_csv(open_file: Opener, cfg: InputConfig) -> Iterator[tuple[int, object]]:
     # utf-8-sig: spreadsheet exports start with a byte-order mark that must not stick to the first header.
-    with io.TextIOWrapper(_open_regular(path), encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+    with io.TextIOWrapper(open_file(), encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh, strict=True)
         try:
             header = next(reader)
@@ -349,8 +360,8 @@ def _parquet_row(batch, index: int, cfg: InputConfig) -> object:
     return record
 
 
-def _records_parquet(path: Path, cfg: InputConfig) -> Iterator[tuple[int, object]]:
-    with _open_regular(path) as fh:
+def _records_parquet(open_file: Opener, cfg: InputConfig) -> Iterator[tuple[int, object]]:
+    with open_file() as fh:
         parquet = pq.ParquetFile(fh)
         names = parquet.schema_arrow.names
         _check_unique_columns(names, cfg)
@@ -367,17 +378,22 @@ def _records_parquet(path: Path, cfg: InputConfig) -> Iterator[tuple[int, object
                 yield number, record
 
 
-def _read_file_document(path: Path, rel_id: str, cfg: InputConfig, open_path: Path | None = None) -> Document | Rejected:
+def _read_file_document(path: Path | str, rel_id: str, cfg: InputConfig, open_path: Path | None = None,
+                        open_file: Opener | None = None) -> Document | Rejected:
     """One file, one document. `open_path` is what to open when `path` is a link already
-    resolved and checked (opened without following links, so it cannot be swapped for one)."""
+    resolved and checked (opened without following links, so it cannot be swapped for one);
+    `open_file` opens a remote object."""
     source = str(path)
+    name = PurePosixPath(source).name
+    open_file = open_file or (lambda: _open_regular(open_path or path, follow=open_path is None))
     try:
-        with _open_regular(open_path or path, follow=open_path is None) as fh:
+        with open_file() as fh:
             data = fh.read()
     except RecordError as exc:
         return Rejected(source, None, rel_id, Failure("read", exc.kind, str(exc)))
     except OSError as exc:
-        return Rejected(source, None, rel_id, Failure("read", "UnreadableFile", f"cannot read {path.name}: {exc.strerror or exc}"))
+        message = storage.redact(f"cannot read {name}: {exc.strerror or exc}")
+        return Rejected(source, None, rel_id, Failure("read", "UnreadableFile", message))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -386,7 +402,7 @@ def _read_file_document(path: Path, rel_id: str, cfg: InputConfig, open_path: Pa
         return Rejected(source, None, rel_id, Failure("read", "EmptyText", "the file is empty or only whitespace"))
     record = {cfg.text_field: text, cfg.id_field: rel_id}
     try:
-        return document_from_record(record, source, None, cfg, is_html=path.suffix.lower() in HTML_SUFFIXES)
+        return document_from_record(record, source, None, cfg, is_html=PurePosixPath(name).suffix.lower() in HTML_SUFFIXES)
     except RecordError as exc:
         return Rejected(source, None, rel_id, Failure("read", exc.kind, str(exc)))
 
@@ -507,20 +523,25 @@ def _record_item(record, source: str, line: int, cfg: InputConfig) -> Document |
         return Rejected(source, line, _readable_id(record, cfg), Failure("validate", type(exc).__name__, _describe(exc)))
 
 
-def _read_records(path: Path, cfg: InputConfig) -> Iterator[Document | Rejected]:
-    suffix = path.suffix.lower()
+def _read_records(path: Path | str, cfg: InputConfig, open_file: Opener | None = None,
+                  file_id: str | None = None) -> Iterator[Document | Rejected]:
+    """The records of one file, by its suffix. A remote object comes with `open_file`, and with
+    `file_id` (its key below the input prefix) when it was found under a prefix."""
     source = str(path)
-    if suffix in JSONL_SUFFIXES:
-        records = _records_jsonl(path)
-    elif suffix in CSV_SUFFIXES:
-        records = _records_csv(path, cfg)
-    elif suffix in PARQUET_SUFFIXES:
-        records = _records_parquet(path, cfg)
-    elif suffix in TEXT_SUFFIXES | HTML_SUFFIXES:
-        yield _read_file_document(path, path.name, cfg)
+    name = PurePosixPath(source).name
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in TEXT_SUFFIXES | HTML_SUFFIXES:
+        yield _read_file_document(path, file_id or name, cfg, open_file=open_file)
         return
+    open_file = open_file or (lambda: _open_regular(path))
+    if suffix in JSONL_SUFFIXES:
+        records = _records_jsonl(open_file)
+    elif suffix in CSV_SUFFIXES:
+        records = _records_csv(open_file, cfg)
+    elif suffix in PARQUET_SUFFIXES:
+        records = _records_parquet(open_file, cfg)
     else:
-        yield Rejected(source, None, None, Failure("read", "UnsupportedFile", f"unknown input format: {path.name}"))
+        yield Rejected(source, None, None, Failure("read", "UnsupportedFile", f"unknown input format: {name}"))
         return
     # Only the file as a whole can fail here (it cannot be opened, its header or footer is
     # unusable, the disk fails mid-read): every per-record failure is a value, not an exception.
@@ -530,27 +551,50 @@ def _read_records(path: Path, cfg: InputConfig) -> Iterator[Document | Rejected]
     except RecordError as exc:
         yield Rejected(source, None, None, Failure("read", exc.kind, str(exc)))
     except OSError as exc:
-        yield Rejected(source, None, None, Failure("read", "UnreadableFile", f"cannot read {path.name}: {exc.strerror or exc}"))
+        message = storage.redact(f"cannot read {name}: {exc.strerror or exc}")
+        yield Rejected(source, None, None, Failure("read", "UnreadableFile", message))
     except Exception as exc:  # noqa: BLE001 - e.g. a corrupt Parquet file; recorded, the job goes on
         yield Rejected(source, None, None, Failure.of("read", exc))
 
 
-def _read_input(path: Path, cfg: InputConfig, follow_links: bool) -> Iterator[Document | Rejected]:
-    items = _read_folder(path, cfg, follow_links) if path.is_dir() else _read_records(path, cfg)
+def _read_remote(location: str, cfg: InputConfig) -> Iterator[Document | Rejected]:
+    """An s3:// object, or the objects under an s3:// prefix in key order (see the module docstring)."""
+    if storage.is_file(location):
+        yield from _read_records(location, cfg, open_file=lambda: storage.open_input(location))
+        return
+    prefix = location.rstrip("/") + "/"
+    for found in storage.list_files(location):
+        key = found[len(prefix):]
+        if any(part.startswith((".", "_")) for part in key.split("/")):
+            continue
+        yield from _read_records(found, cfg, open_file=lambda found=found: storage.open_input(found), file_id=key)
+
+
+def _read_input(path: Path | str, cfg: InputConfig, follow_links: bool) -> Iterator[Document | Rejected]:
+    if storage.is_url(path):
+        items = _read_remote(path, cfg)
+    else:
+        items = _read_folder(path, cfg, follow_links) if path.is_dir() else _read_records(path, cfg)
     try:
         yield from items
     except Exception as exc:  # noqa: BLE001 - a reader's own bug costs the rest of this input, not the job
         yield Rejected(str(path), None, None, Failure("read", type(exc).__name__, _describe(exc)))
 
 
-def check_inputs(paths: list[str]) -> list[Path]:
+def check_inputs(paths: list[str]) -> list[Path | str]:
     """Resolves the input paths, raising InputError when one does not exist or is neither a
     regular file nor a folder (a named pipe would be drained by the first of the two passes
-    over the input, counting and reading, and then block the second)."""
+    over the input, counting and reading, and then block the second). An s3:// input must be
+    an object or a prefix with objects under it; it stays a URL."""
     if not paths:
         raise InputError("no input given")
-    resolved = []
+    resolved: list[Path | str] = []
     for p in paths:
+        if storage.is_url(p):
+            url = storage.normalize(p)
+            storage.check_readable(url)
+            resolved.append(url)
+            continue
         path = Path(p)
         try:
             mode = path.stat().st_mode
@@ -566,7 +610,7 @@ def check_inputs(paths: list[str]) -> list[Path]:
     return resolved
 
 
-def read_corpus(paths: list[Path], cfg: InputConfig) -> Iterator[Document | Rejected]:
+def read_corpus(paths: list[Path | str], cfg: InputConfig) -> Iterator[Document | Rejected]:
     """All records of all inputs, in order; duplicate ids rejected, duplicate content flagged.
 
     `cfg.follow_links`: inside input folders, also read links whose target lies outside the

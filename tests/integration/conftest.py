@@ -148,3 +148,23 @@ def freeze_with_batch_in_flight(workers, broker, attempts=200):
     raise AssertionError("the worker never held a batch when stopped")
 
 
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """An S3-compatible server on 127.0.0.1 (moto's, in a subprocess; see tests/integration/s3.py)
+    with a bucket and one valid key."""
+    from tests.integration.s3 import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The valid key and the endpoint in this process's environment, so that the readers here and
+    every process the test starts (workers, the CLI) reach the server the standard AWS way."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server

@@ -76,7 +76,7 @@ def test_create_then_resume(state: JobState, job, config, tmp_path):
     assert state.exists(job)
     assert state.create_or_resume(job, out, config, ["/in/a.jsonl"]) is True
     meta = state.meta(job)
-    assert (meta.job_id, meta.out, meta.inputs, meta.total_batches) == (job, out, ["/in/a.jsonl"], None)
+    assert (meta.job_id, meta.out, meta.inputs, meta.total_batches) == (job, str(out), ["/in/a.jsonl"], None)
     assert meta.config == config
     assert meta.fingerprint == fingerprint(config, ["/in/a.jsonl"], out)
     assert meta.created_at.endswith("+00:00")
