@@ -211,3 +211,17 @@ def test_install_steps_match_the_dockerfile(name):
     assert any(
         "pip install" in line and "-c requirements.lock" in line for line in text.splitlines()
     ), f"{name} has no `pip install -c requirements.lock ...` line"
+
+
+def test_compose_s3_profile_workers_share_only_redis_and_the_bucket():
+    services = _raw_compose()["services"]
+    for name in ("minio", "minio-setup", "worker-s3", "producer-s3"):
+        assert services[name]["profiles"] == ["s3"], name
+    worker = services["worker-s3"]
+    assert _mount_targets(worker) == [], "an s3 worker mounts no volume"
+    assert _command_text(worker["command"]).startswith("nlp-pipeline worker")
+    assert "container_name" not in worker and "ports" not in worker
+    env = worker["environment"]
+    assert env["AWS_ENDPOINT_URL"] == "http://minio:9000" and env["NLP_PIPELINE_OUTPUT_ROOT"].startswith("s3://")
+    assert env["NLP_PIPELINE_BROKER_URL"] == "redis://redis:6379/0"
+    assert _mount_targets(services["producer-s3"]) == ["/data/in"]
