@@ -100,7 +100,7 @@ class StanceUnit:
     start: int  # character offsets into Document.text
     end: int
     text: str
-    stance: str  # favor / against / neutral: this unit's most probable label
+    stance: str  # favor / against / neutral: its most probable label, favor or against only from stance.threshold
     probs: tuple[float, float, float]  # against, neutral, favor
     holder: str  # "text", "quoted", or the party whose view the unit reports
 

@@ -39,7 +39,12 @@ def parse_args(argv):
     p.add_argument("--newsmtsc", nargs="*", default=[], help="NewsMTSC JSONL files")
     p.add_argument("--ruw", nargs="*", default=[], help="RUW CSV files")
     p.add_argument("--sst2", nargs="*", default=[], help="SST-2 TSV files")
-    p.add_argument("--split", choices=("all", "test"), default="all", help="RUW/SST-2 rows to score")
+    p.add_argument("--split", choices=("all", "dev", "test"), default="all", help="RUW/SST-2 rows (and press-release set) to score: dev is the validation part, never used to train")
+    p.add_argument("--product", action="store_true", help="also score the product: the documents through every stage, on the stances and stance_sentences rows")
+    p.add_argument("--press", help="the press-release stance set (datasets/press_stance) for --product")
+    p.add_argument("--news", default="../shared/data/news", help="the press releases the --press set's sentences come from")
+    p.add_argument("--thresholds", type=lambda t: [float(x) for x in t.split(",")], help="with --product: score each stance.threshold in this comma-separated list (default: the configuration's)")
+    p.add_argument("--config", help="job configuration for --product (YAML overlaying configs/default.yaml); --model overrides its stance.model")
     p.add_argument("--seed", type=int, default=13, help="seed of the held-out split (as in training)")
     p.add_argument("--data-dir", default="../shared/data", help="training data for --baseline frozen-lr")
     p.add_argument("--device", default=None)
@@ -62,7 +67,8 @@ def _keep(examples, source: str, split: str, seed: int):
     if split == "all":
         return examples
     test, val = D.SPLITS[source]
-    return [e for e in examples if D.split_of(e.key, seed, test, val) == "test"]
+    wanted = "val" if split == "dev" else "test"
+    return [e for e in examples if D.split_of(e.key, seed, test, val) == wanted]
 
 
 def eval_stance(clf, args) -> dict:
@@ -75,7 +81,7 @@ def eval_stance(clf, args) -> dict:
         exs = _keep(D.read_ruw(path), "ruw", args.split, args.seed)
         probs = clf.predict([(e.target, e.text, list(e.spans)) for e in exs])
         pred = [STANCE_LABELS[i] for i in probs.argmax(1)]
-        name = f"ruw:{Path(path).name}" + (":test" if args.split == "test" else "")
+        name = f"ruw:{Path(path).name}" + (f":{args.split}" if args.split != "all" else "")
         for target in sorted({e.target for e in exs}):
             idx = [i for i, e in enumerate(exs) if e.target == target]
             out[f"{name}:{target}"] = scores([exs[i].label for i in idx], [pred[i] for i in idx], STANCE_LABELS)
@@ -93,7 +99,7 @@ def eval_sentiment(clf, args) -> dict:
         probs = clf.predict([e.text for e in exs])
         # Binary reading: which of positive / negative is more probable (neutral is ignored).
         pred = np.where(probs[:, 2] > probs[:, 0], "positive", "negative").tolist()
-        name = f"sst2:{Path(path).name}" + (":test" if args.split == "test" else "")
+        name = f"sst2:{Path(path).name}" + (f":{args.split}" if args.split != "all" else "")
         out[name] = scores([e.label for e in exs], pred, ("negative", "positive"))
     return out
 
@@ -136,12 +142,34 @@ def main(argv=None) -> int:
         print(f"{'dataset':48s} {'n':>6s} {'acc':>7s} {'macro-F1':>9s}")
         for name, s in res.items():
             print(f"{name:48s} {s['n']:6d} {s['accuracy']:7.4f} {s['macro_f1']:9.4f}")
+    if args.product:
+        results["product"] = product_scores(args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     if args.card:
         update_card(Path(args.card), results, " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
+
+
+def product_scores(args) -> dict:
+    """The product-level figures (pipeline_train.product), printed after the model-level ones."""
+    import dataclasses
+
+    from pipeline.config import load_config
+    from pipeline_train.product import evaluate_product
+
+    config = load_config(args.config)
+    if args.model:
+        config = dataclasses.replace(config, stance=dataclasses.replace(config.stance, model=args.model))
+    t0 = time.time()
+    res = evaluate_product(config, args)
+    print(f"== product level: stance.model {config.stance.model}, threshold {config.stance.threshold}, "
+          f"holders {config.stance.holders}, whole_short_texts {config.stance.whole_short_texts} ({time.time() - t0:.0f} s)")
+    for name, by_threshold in res.items():
+        for threshold, figures in by_threshold.items():
+            print(f"{name} threshold {threshold}: {json.dumps(figures)}")
+    return res
 
 
 # --------------------------------------------------------------------------- model card

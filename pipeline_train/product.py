@@ -22,18 +22,18 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sklearn.metrics import f1_score
 
-from pipeline.config import Config, Target
+from pipeline.config import Config, StanceConfig, Target
 from pipeline.documents import Document, TargetMention
 from pipeline.io.parquet import batch_rows
 from pipeline.labels import STANCE_LABELS
 from pipeline.processing import BatchProcessor
-from pipeline.stages.stance import StanceStage
+from pipeline.stages.stance import StanceStage, aggregate_document
 from pipeline_train import data as D
 
 POLAR = ("against", "favor")
@@ -48,18 +48,23 @@ def _as_label(stance: str | None) -> str:
     return stance if stance in STANCE_LABELS else "neutral"
 
 
-def _run(processor: BatchProcessor, stance: StanceStage, docs: list[Document], with_text_stages: bool = True) -> dict:
-    """The rows the sink would write for `docs`, after the stages, in batches as a worker runs them."""
-    rows: dict[str, list[dict]] = defaultdict(list)
+def _annotate(processor: BatchProcessor, stance: StanceStage, docs: list[Document], with_text_stages: bool = True) -> list[Document]:
+    """The documents after the stages, in batches as a worker runs them."""
     for start in range(0, len(docs), BATCH):
         batch = docs[start : start + BATCH]
         if with_text_stages:
             for stage in processor.text_stages:
                 stage.process([d for d in batch if d.failure is None])
         stance.process([d for d in batch if d.failure is None])
-        for name, table in batch_rows(batch, [], 0, datetime.now(timezone.utc), "eval", {}).items():
-            rows[name] += table
-    return rows
+    return docs
+
+
+def _rows(docs: list[Document], stance: StanceStage, cfg: StanceConfig) -> dict[str, list[dict]]:
+    """The rows the sink writes for `docs`, their stances aggregated with `cfg` (a threshold to try)."""
+    for doc in docs:
+        if doc.failure is None and not doc.unscored.get("stance"):
+            aggregate_document(doc, stance.targets, cfg)
+    return batch_rows(docs, [], 0, datetime.now(timezone.utc), "eval", {})
 
 
 def ruw_set(path: Path, split: str, seed: int) -> list[tuple[str, dict[str, str]]]:
@@ -76,32 +81,33 @@ def ruw_set(path: Path, split: str, seed: int) -> list[tuple[str, dict[str, str]
     return out
 
 
-def eval_ruw(processor: BatchProcessor, stance: StanceStage, path: Path, split: str, seed: int) -> dict:
+def ruw_scorer(processor: BatchProcessor, stance: StanceStage, path: Path, split: str, seed: int):
     tweets = ruw_set(path, split, seed)
-    docs = [Document(doc_id=str(i), source="ruw", line=i, raw=text) for i, (text, _) in enumerate(tweets)]
-    rows = _run(processor, stance, docs)
-    called = {(r["doc_id"], r["target"]): r["stance"] for r in rows["stances"]}
-    failed = {r["doc_id"] for r in rows["failures"]}
-    out = {"n": len(tweets), "failed_documents": len(failed)}
-    for target in ("Russia", "Ukraine"):
-        gold, pred = [], []
-        for i, (_, g) in enumerate(tweets):
-            if target in g:
-                gold.append(g[target])
-                pred.append(_as_label(called.get((str(i), target))))
-        against = [p for g, p in zip(gold, pred) if g == "against"]
-        out[target] = {
-            "macro_f1": macro_f1(gold, pred),
-            "gold_against_called": {k: round(v / len(against), 3) for k, v in Counter(against).items()} if against else {},
-            "not_mentioned": sum(1 for i in range(len(tweets)) if called.get((str(i), target)) == "not_mentioned"),
-        }
-    return out
+    docs = _annotate(processor, stance, [Document(doc_id=str(i), source="ruw", line=i, raw=t) for i, (t, _) in enumerate(tweets)])
+
+    def score(cfg: StanceConfig) -> dict:
+        rows = _rows(docs, stance, cfg)
+        called = {(r["doc_id"], r["target"]): r["stance"] for r in rows["stances"]}
+        out = {"n": len(tweets), "failed_documents": len(rows["failures"])}
+        for target in ("Russia", "Ukraine"):
+            gold, pred = [], []
+            for i, (_, g) in enumerate(tweets):
+                if target in g:
+                    gold.append(g[target])
+                    pred.append(_as_label(called.get((str(i), target))))
+            against = [p for g, p in zip(gold, pred) if g == "against"]
+            out[target] = {
+                "macro_f1": macro_f1(gold, pred),
+                "gold_against_called": {k: round(v / len(against), 3) for k, v in sorted(Counter(against).items())},
+            }
+        return out
+
+    return score
 
 
-def eval_newsmtsc(processor: BatchProcessor, config: Config, path: Path) -> dict:
+def newsmtsc_scorer(processor: BatchProcessor, config: Config, path: Path):
     """Each (sentence, gold target) as a document whose only mention is the gold target's span."""
-    target = Target(name="mention", aliases=("mention",))
-    stance = StanceStage(config.stance, (target,))
+    stance = StanceStage(config.stance, (Target(name="mention", aliases=("mention",)),))
     examples = D.read_newsmtsc_targets(path)
     docs = []
     for i, e in enumerate(examples):
@@ -110,9 +116,14 @@ def eval_newsmtsc(processor: BatchProcessor, config: Config, path: Path) -> dict
         doc.sentences = [(0, len(e.text))]
         doc.mentions = [TargetMention("mention", e.text[a:b], a, b, 0, "alias") for a, b in e.spans]
         docs.append(doc)
-    rows = _run(processor, stance, docs, with_text_stages=False)
-    called = {r["doc_id"]: r["stance"] for r in rows["stances"]}
-    return {"n": len(examples), "macro_f1": macro_f1([e.label for e in examples], [_as_label(called.get(str(i))) for i in range(len(examples))])}
+    _annotate(processor, stance, docs, with_text_stages=False)
+
+    def score(cfg: StanceConfig) -> dict:
+        called = {r["doc_id"]: r["stance"] for r in _rows(docs, stance, cfg)["stances"]}
+        pred = [_as_label(called.get(str(i))) for i in range(len(examples))]
+        return {"n": len(examples), "macro_f1": macro_f1([e.label for e in examples], pred)}
+
+    return score
 
 
 def press_split(url: str) -> str:
@@ -123,36 +134,37 @@ def press_split(url: str) -> str:
 def press_gold(folder: Path) -> list[dict]:
     items = {i["id"]: i for i in map(json.loads, (folder / "items.jsonl").read_text(encoding="utf-8").splitlines())}
     gold = [json.loads(line) for line in (folder / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
-    return [{**items[g["id"]], **g, "split": press_split(items[g["id"]]["url"])} for g in gold]
+    return [{**items[g["id"]], **g} for g in gold]
 
 
-def eval_press(processor: BatchProcessor, stance: StanceStage, folder: Path, news: Path, split: str) -> dict:
+def press_scorer(processor: BatchProcessor, stance: StanceStage, folder: Path, news: Path, split: str):
     items = [i for i in press_gold(folder) if split == "all" or i["split"] == split]
-    bodies = {}
-    for name, _ in (("kremlin_en.csv", None), ("zelenskyy_en.csv", None)):
-        for row in D.read_press_releases(news / name):
-            bodies[row["link"]] = row["body"]
+    bodies = {row["link"]: row["body"] for name in ("kremlin_en.csv", "zelenskyy_en.csv") for row in D.read_press_releases(news / name)}
     urls = sorted({i["url"] for i in items})
-    docs = [Document(doc_id=u, source="press", line=None, raw=bodies[u]) for u in urls]
-    rows = _run(processor, stance, docs)
-    units = {(r["doc_id"], r["target"], r["text"]): r for r in rows["stance_sentences"]}
-    out: dict = {"n": len(items)}
-    holder_pairs = []
-    for target in ("NATO", "Russia", "Ukraine"):
-        mine = [i for i in items if i["target"] == target]
-        found = [units.get((i["url"], target, i["sentence"])) for i in mine]
-        gold = [i["stance"] for i in mine]
-        pred = [u["stance"] if u else "neutral" for u in found]
-        neutral = [p for g, p in zip(gold, pred) if g == "neutral"]
-        out[target] = {
-            "n": len(mine),
-            "macro_f1": macro_f1(gold, pred),
-            "false_stance_on_neutral": round(sum(p in POLAR for p in neutral) / len(neutral), 3) if neutral else None,
-            "unscored": sum(u is None for u in found),
-        }
-        holder_pairs += [(i["holder"], u["holder"]) for i, u in zip(mine, found) if u]
-    out["holder"] = holder_scores(holder_pairs)
-    return out
+    docs = _annotate(processor, stance, [Document(doc_id=u, source="press", line=None, raw=bodies[u]) for u in urls])
+
+    def score(cfg: StanceConfig) -> dict:
+        rows = _rows(docs, stance, cfg)
+        units = {(r["doc_id"], r["target"], r["text"]): r for r in rows["stance_sentences"]}
+        out: dict = {"n": len(items)}
+        holder_pairs = []
+        for target in ("NATO", "Russia", "Ukraine"):
+            mine = [i for i in items if i["target"] == target]
+            found = [units.get((i["url"], target, i["sentence"])) for i in mine]
+            gold = [i["stance"] for i in mine]
+            pred = [u["stance"] if u else "neutral" for u in found]
+            neutral = [p for g, p in zip(gold, pred) if g == "neutral"]
+            out[target] = {
+                "n": len(mine),
+                "macro_f1": macro_f1(gold, pred),
+                "false_stance_on_neutral": round(sum(p in POLAR for p in neutral) / len(neutral), 3) if neutral else None,
+                "unscored": sum(u is None for u in found),
+            }
+            holder_pairs += [(i["holder"], u["holder"]) for i, u in zip(mine, found) if u]
+        out["holder"] = holder_scores(holder_pairs)
+        return out
+
+    return score
 
 
 def holder_scores(pairs: list[tuple[str, str]]) -> dict:
@@ -178,19 +190,18 @@ def _same_party(a: str, b: str) -> bool:
 
 
 def evaluate_product(config: Config, args) -> dict:
+    """{set: {threshold: figures}} for every set given and every threshold in args.thresholds."""
     processor = BatchProcessor(config)
     stance = processor.model_stages[1]
-    results = {}
-    split = "test" if args.split == "test" else ("val" if args.split == "dev" else "all")
+    split = {"test": "test", "dev": "val"}.get(args.split, "all")
+    scorers = {}
     for path in args.ruw:
-        results[f"product:ruw:{Path(path).name}:{split}"] = eval_ruw(processor, stance, Path(path), split, args.seed)
+        scorers[f"ruw:{Path(path).name}:{args.split}"] = ruw_scorer(processor, stance, Path(path), split, args.seed)
     for path in args.newsmtsc:
-        results[f"product:newsmtsc:{Path(path).name}"] = eval_newsmtsc(processor, config, Path(path))
+        scorers[f"newsmtsc:{Path(path).name}"] = newsmtsc_scorer(processor, config, Path(path))
     if args.press:
-        press_split_name = {"test": "test", "dev": "dev"}.get(args.split, "all")
-        results[f"product:press:{press_split_name}"] = eval_press(processor, stance, Path(args.press), Path(args.news), press_split_name)
-    return results
-
-
-def with_stance_settings(config: Config, **settings) -> Config:
-    return dataclasses.replace(config, stance=dataclasses.replace(config.stance, **settings))
+        press = {"test": "test", "dev": "dev"}.get(args.split, "all")
+        scorers[f"press:{press}"] = press_scorer(processor, stance, Path(args.press), Path(args.news), press)
+    thresholds = args.thresholds or [config.stance.threshold]
+    return {name: {str(t): score(dataclasses.replace(config.stance, threshold=t)) for t in thresholds}
+            for name, score in scorers.items()}

@@ -15,7 +15,7 @@ document that never names a target and whose text says nothing for or against it
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -31,15 +31,18 @@ AGAINST, NEUTRAL, FAVOR = 0, 1, 2
 NOT_MENTIONED = "not_mentioned"
 
 
+def label_index(probs: np.ndarray, threshold: float) -> int:
+    """The most probable label, except that favor or against must reach `threshold`, else neutral."""
+    best = int(probs.argmax())
+    return NEUTRAL if best != NEUTRAL and probs[best] < threshold else best
+
+
 def document_stance(probs: np.ndarray, threshold: float) -> tuple[int, np.ndarray]:
     """The document's label index and mean probabilities from its units' probabilities: each unit
     weighs by its own confidence; favor or against only when its mean reaches `threshold`."""
     confidence = probs.max(axis=1)
     mean = (probs * confidence[:, None]).sum(axis=0) / confidence.sum()
-    best = int(mean.argmax())
-    if best != NEUTRAL and mean[best] < threshold:
-        best = NEUTRAL
-    return best, mean
+    return label_index(mean, threshold), mean
 
 
 def aggregate_stance(target: str, units: list[StanceUnit], mentions: int, cfg: StanceConfig) -> Stance:
@@ -60,6 +63,20 @@ def aggregate_stance(target: str, units: list[StanceUnit], mentions: int, cfg: S
         mentions=mentions,
         evidence=[deciding[i].text for i in order],
     )
+
+
+def aggregate_document(doc: Document, targets: tuple[Target, ...], cfg: StanceConfig) -> None:
+    """Labels the document's scored units and sets its stance toward every target from them."""
+    units = defaultdict(list)
+    for u in doc.stance_units:
+        u.stance = STANCE_LABELS[label_index(np.asarray(u.probs), cfg.threshold)]
+        units[u.target].append(u)
+    mentions = Counter(m.target for m in doc.mentions)
+    doc.stances = [
+        aggregate_stance(t.name, units[t.name], mentions[t.name], cfg) if units.get(t.name)
+        else Stance(t.name, NOT_MENTIONED, None, None, 0)
+        for t in targets
+    ]
 
 
 class StanceStage:
@@ -106,17 +123,7 @@ class StanceStage:
         for (d, (target, sentence, start, end, spans)), (_, text, _), p in zip(planned, items, probs):
             docs[d].stance_units.append(StanceUnit(
                 target=target, sentence=sentence, start=start, end=end, text=text,
-                stance=STANCE_LABELS[int(p.argmax())], probs=tuple(float(x) for x in p), holder=holder(text, spans),
+                stance="", probs=tuple(float(x) for x in p), holder=holder(text, spans),
             ))
         for doc in docs:
-            units = defaultdict(list)
-            for u in doc.stance_units:
-                units[u.target].append(u)
-            mentions = defaultdict(int)
-            for m in doc.mentions:
-                mentions[m.target] += 1
-            doc.stances = [
-                aggregate_stance(t.name, units[t.name], mentions[t.name], self.cfg) if units.get(t.name)
-                else Stance(t.name, NOT_MENTIONED, None, None, 0)
-                for t in self.targets
-            ]
+            aggregate_document(doc, self.targets, self.cfg)
