@@ -12,7 +12,7 @@ from pipeline import __version__
 from pipeline.config import Config
 from pipeline.documents import Document, Failure, Rejected
 from pipeline.errors import ConfigError, PipelineError, error_message
-from pipeline.io.parquet import batch_rows, commit_batch
+from pipeline.io.parquet import batch_rows, commit_batch, staging_dir
 from pipeline.jobs import JobMeta, utc_now
 from pipeline.stages import Stage, run_stages
 from pipeline.stages.clean import CleanStage
@@ -99,7 +99,8 @@ class BatchProcessor:
                 doc.failure = doc.failure or Failure.of("sink", exc)
             rows = batch_rows(docs, rejected_records, batch, now, __version__, self.models)
         metadata = {"job_id": job.job_id, "pipeline_version": __version__, "models": json.dumps(self.models)}
-        counts = commit_batch(job.out, job.job_id, batch, rows, metadata)
+        # Into the job's staging root: the job's datasets appear, compacted, when every batch is in.
+        counts = commit_batch(staging_dir(job.out, job.job_id), job.job_id, batch, rows, metadata)
         return {
             "records": len(docs) + len(rejected_records),
             "rows": counts,

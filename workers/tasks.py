@@ -13,8 +13,8 @@ import redis
 from pipeline.config import OUTPUT_ROOT_ENV
 from pipeline.errors import PipelineError
 from pipeline.io import storage
-from pipeline.io.manifest import write_manifest
-from pipeline.io.parquet import remove_temp_files
+from pipeline.io.manifest import manifest_path, write_manifest
+from pipeline.io.parquet import compact_job, remove_staging, remove_temp_files
 from pipeline.jobs import JobMeta, JobState, utc_now
 from pipeline.processing import processor_for
 from workers.app import current_setup
@@ -107,11 +107,20 @@ def _committed(state: JobState, job_id: str, batch: int, stats: dict) -> dict:
 
 @app.task(name="nlp.finalize_job", bind=True, acks_late=True)
 def finalize_job(self, job_id: str) -> str:
+    """Compacts the job's parts into its datasets, writes the manifest (last), marks the job
+    finished, then deletes the staged parts. Run again after a crash at any point, it ends the same:
+    compaction rewrites the same files, and the parts go only once the job is marked finished."""
     state = job_state()
     job = state.meta(job_id)
+    path = manifest_path(job.out, job_id)
     try:
-        remove_temp_files(job.out, job_id)
-        path = write_manifest(job, state.done_stats(job_id), utc_now().isoformat())
+        if not state.finished_at(job_id):
+            remove_temp_files(job.out, job_id)
+            stats = state.done_stats(job_id)
+            files = compact_job(job.out, job_id, {batch: s["chars"] for batch, s in stats.items()})
+            write_manifest(job, stats, utc_now().isoformat(), files)
+            state.mark_finalized(job_id, path)
+        remove_staging(job.out, job_id)
     except Exception as exc:
         state.release_finalize(job_id)
         settings = current_setup().settings
@@ -119,7 +128,6 @@ def finalize_job(self, job_id: str) -> str:
             raise self.retry(exc=exc, countdown=settings.retry_countdown(self.request.retries),
                              max_retries=settings.max_retries) from exc
         raise
-    state.mark_finalized(job_id, path)
     log.info("job %s finished: %s", job_id, path)
     return path
 

@@ -27,7 +27,7 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> str:
+def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str, files: dict[str, list[str]]) -> str:
     """Writes OUT/_jobs/<job>.json as one whole file or object and returns its location.
 
     The model ids are the first batch's: every batch of a job runs the same configuration.
@@ -53,6 +53,7 @@ def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str) -> st
         "versions": _versions(),
         "models": stats[min(stats)]["models"],
         "config": job.config.to_dict(),
+        "files": files,  # each table's files of this job, relative to OUT
     }
     path = manifest_path(job.out, job.job_id)
     storage.write_whole(path, lambda fh: fh.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")))

@@ -1,12 +1,20 @@
-"""The Parquet sink: annotated documents to rows, rows to atomically committed part files.
+"""The Parquet sink: annotated documents to rows, rows to atomically committed part files,
+part files to a few large files once the job is done.
 
-Layout: OUT/<table>/job_id=<job>/part-<batch>.parquet, OUT a local folder or an s3:// URL.
-A batch always writes one file per table (empty ones too, so every table has a schema to
-read) at a name fixed by its batch number, as one whole file or object
-(`storage.write_whole`: locally a hidden temporary name renamed over the final one, on S3
-one PUT or a completed multipart upload). A redelivered batch therefore replaces its files
-with the same rows and can never leave a duplicate or a half-written file where readers look
-(they skip `.` and `_` names).
+OUT is a local folder or an s3:// URL. `commit_batch` writes one file per table for a batch,
+`<root>/<table>/job_id=<job>/part-<batch>.parquet` (empty ones too, so every table has a
+schema to read), at a name fixed by its batch number, as one whole file or object
+(`storage.write_whole`: locally a hidden temporary name renamed over the final one, on S3 one
+PUT or a completed multipart upload). A redelivered batch therefore replaces its files with
+the same rows and can never leave a duplicate or a half-written file.
+
+A job's batches commit into its staging root, OUT/_parts/<job> (`staging_dir`), which readers
+of OUT/<table> never list. When every batch is committed, `compact_job` merges the parts into
+OUT/<table>/job_id=<job>/part-<first batch>-<last batch>.parquet: one file per group of
+consecutive batches holding about FILE_INPUT_CHARS characters of input, with row groups of
+about ROW_GROUP_BYTES. The groups follow from the batches' input sizes alone, so a finalize
+that runs twice writes the same names with the same rows; a batch redelivered after the job
+was compacted writes into the staging root, where no reader looks: no duplicate can appear.
 """
 
 from __future__ import annotations
@@ -32,6 +40,75 @@ def partition_dir(out: str | Path, table: str, job_id: str) -> str | Path:
     if isinstance(out, Path):
         return out / table / f"job_id={job_id}"
     return storage.join(out, table, f"job_id={job_id}")
+
+
+STAGING = "_parts"
+# A compacted file gathers consecutive batches until they hold this many characters of input:
+# about 100 MB of Parquet for plain text (less for HTML input). Readers pay per file, most of all
+# on object storage; a worker holds one row group and one file's bytes while it writes.
+FILE_INPUT_CHARS = 256_000_000
+# Row groups of about this many bytes in memory: the unit pyarrow, DuckDB and Spark read in parallel.
+ROW_GROUP_BYTES = 128 * 2**20
+
+
+def staging_dir(out: str, job_id: str) -> str:
+    """Where a job's batches commit until the job is compacted: OUT/_parts/<job>, a dataset root
+    of its own beside the datasets (a `_` name: readers skip it)."""
+    return storage.join(str(out), STAGING, job_id)
+
+
+def compaction_plan(input_chars: dict[int, int]) -> list[list[int]]:
+    """Batches grouped into compacted files: consecutive, each group closed once it holds
+    FILE_INPUT_CHARS characters of input. Batch sizes are fixed by the input, so is the plan."""
+    groups: list[list[int]] = [[]]
+    size = 0
+    for batch in sorted(input_chars):
+        if size >= FILE_INPUT_CHARS:
+            groups.append([])
+            size = 0
+        groups[-1].append(batch)
+        size += input_chars[batch]
+    return groups
+
+
+def _merge(parts: list[str], fh) -> None:
+    """Writes the rows of `parts`, in order, as one Parquet file with large row groups."""
+    writer = None
+    pending: list[pa.Table] = []
+    for location in parts:
+        fs, path = storage.arrow_filesystem(location)
+        table = pq.read_table(path, filesystem=fs, partitioning=None)
+        writer = writer or pq.ParquetWriter(fh, table.schema, compression="zstd")
+        pending.append(table)
+        if sum(t.nbytes for t in pending) >= ROW_GROUP_BYTES:
+            group = pa.concat_tables(pending)
+            writer.write_table(group, row_group_size=max(1, group.num_rows))
+            pending = []
+    if sum(t.num_rows for t in pending):
+        group = pa.concat_tables(pending)
+        writer.write_table(group, row_group_size=group.num_rows)
+    writer.close()  # an empty table still gets a file with its schema
+
+
+def compact_job(out: str, job_id: str, input_chars: dict[int, int]) -> dict[str, list[str]]:
+    """Merges the job's staged part files (every batch of `input_chars`: batch -> characters of
+    input) into its partitions under OUT; returns each table's files, relative to OUT."""
+    staged = staging_dir(out, job_id)
+    files: dict[str, list[str]] = {}
+    for name in TABLES:
+        files[name] = []
+        for group in compaction_plan(input_chars):
+            file_name = f"part-{group[0]:06d}-{group[-1]:06d}.parquet"
+            parts = [storage.join(partition_dir(staged, name, job_id), part_name(b)) for b in group]
+            storage.write_whole(storage.join(partition_dir(str(out), name, job_id), file_name),
+                                lambda fh, parts=parts: _merge(parts, fh))
+            files[name].append(f"{name}/job_id={job_id}/{file_name}")
+    return files
+
+
+def remove_staging(out: str, job_id: str) -> None:
+    """Deletes the job's staged part files; called only once the job is marked finished."""
+    storage.remove_tree(staging_dir(out, job_id))
 
 
 def batch_rows(

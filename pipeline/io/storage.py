@@ -25,6 +25,7 @@ import io
 import os
 import re
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -204,16 +205,19 @@ def list_files(location: str) -> list[str]:
     return sorted(prefix + p for p in found)
 
 
-def remove(locations: list[str]) -> None:
-    """Deletes files or objects; ones already gone are fine (a retried cleanup)."""
-    for location in locations:
-        fs, path = filesystem(location)
-        try:
-            fs.rm_file(path)
-        except FileNotFoundError:
-            pass
-        except _connection_errors() as exc:
-            raise _as_os_error(exc) from exc
+def remove_tree(location: str) -> None:
+    """Deletes a folder or every object under a key prefix (in bulk requests on S3); one already
+    gone is fine (a retried cleanup)."""
+    if not is_url(location):
+        shutil.rmtree(location, ignore_errors=True)
+        return
+    fs, path = filesystem(location)
+    try:
+        fs.rm(path, recursive=True)
+    except FileNotFoundError:
+        pass
+    except _connection_errors() as exc:
+        raise _as_os_error(exc) from exc
 
 
 def check_writable(location: str | Path) -> str:

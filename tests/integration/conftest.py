@@ -83,7 +83,7 @@ def assert_exact(out, job, n):
     assert len(docs) + len(fails) == n
     assert docs["doc_id"].is_unique and sorted(docs["doc_id"]) == [synthetic_id(i) for i in range(n)]
     leftovers = [p for p in out.rglob("*") if p.name.startswith(".") and p.suffix == ".tmp"]
-    assert leftovers == []
+    assert leftovers == [] and not (out / "_parts" / job).exists()
 
 
 def fault_config(tmp_path, **batching) -> str:

@@ -43,7 +43,7 @@ def test_worker_sigkill_mid_batch_is_redelivered(tmp_path, broker):
     assert time.monotonic() - killed_at < 15 + 5 + 30  # visibility timeout + a restore sweep + the work
     assert_exact(out, "kill-1", 48)
     parts = sorted(p.name for p in (out / "documents" / "job_id=kill-1").iterdir())
-    assert parts == [f"part-{i:06d}.parquet" for i in range(12)]
+    assert parts == ["part-000000-000011.parquet"]  # the twelve batches, compacted
 
 
 def test_pool_process_sigkill_is_requeued_at_once(tmp_path, broker):
@@ -128,12 +128,12 @@ def test_poison_documents_become_failure_rows(tmp_path, broker):
 
 
 def test_a_permanent_os_error_fails_the_batch_at_once(tmp_path, broker):
-    """A file where the dataset folder should be will not heal with time: no retries, the reason shown."""
+    """A file where the staging folder should be will not heal with time: no retries, the reason shown."""
     config = fault_config(tmp_path)
     corpus = make_corpus(tmp_path / "in.jsonl", 4)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "documents").write_text("a file where the dataset folder should be")
+    (out / "_parts").write_text("a file where the folder of the batches' parts should be")
     state = JobState.from_url(broker.url)
     workers = start_workers(broker, tmp_path, config)
     try:

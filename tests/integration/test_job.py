@@ -101,7 +101,8 @@ def test_files_schemas_and_manifest(finished_job):
     _, out, summary = finished_job
     for name, schema in TABLES.items():
         files = sorted((out / name / "job_id=mixed-1").iterdir())
-        assert [f.name for f in files] == [f"part-{i:06d}.parquet" for i in range(summary["batches_total"])]
+        # The batches' parts, compacted when the job finished: one file for a job this small.
+        assert [f.name for f in files] == [f"part-000000-{summary['batches_total'] - 1:06d}.parquet"]
         written = pq.read_schema(files[0])
         assert written.remove_metadata() == schema.remove_metadata()
         assert written.metadata[b"schema_version"] == b"1"
@@ -111,6 +112,8 @@ def test_files_schemas_and_manifest(finished_job):
     assert {"spacy", "transformers", "torch", "pipeline"} <= set(manifest["versions"])
     assert manifest["models"]["sentiment"].startswith("minilm-sentiment ") and manifest["models"]["ner"]
     assert manifest["config"]["batching"]["max_docs"] == 4
+    assert manifest["files"] == {name: [f"{name}/job_id=mixed-1/{files[0].name}"] for name in TABLES}
+    assert not (out / "_parts" / "mixed-1").exists()
 
 
 def test_other_readers_open_the_output(finished_job):

@@ -69,17 +69,18 @@ def test_a_job_on_workers_that_share_only_redis_and_the_bucket(tmp_path, broker,
     assert all("nlp.process_batch" in log and "succeeded" in log for log in logs)
     assert [os.listdir(tmp_path / f"w{i}-cwd") for i in (1, 2)] == [[], []]
     assert not (ROOT / "s3:").exists()
-    # Exactly the part files, one per batch and table, and the manifest: no probe, no temporary key.
+    # Exactly one compacted file per table (six batches) and the manifest: no probe, no temporary
+    # key, no staged part left.
     keys = s3.keys("shared-nothing/")
-    parts = [f"shared-nothing/out/{t}/job_id=s3-1/part-{b:06d}.parquet" for t in TABLES for b in range(6)]
-    assert keys == sorted(parts + ["shared-nothing/out/_jobs/s3-1.json"])
+    files = [f"shared-nothing/out/{t}/job_id=s3-1/part-000000-000005.parquet" for t in TABLES]
+    assert keys == sorted(files + ["shared-nothing/out/_jobs/s3-1.json"])
     manifest = json.loads(storage.read_bytes(storage.join(out, "_jobs", "s3-1.json")))
     assert manifest["out"] == out and manifest["rows"] == summary["rows"]
     assert status.returncode == 0 and json.loads(status.stdout)["out"] == out
     assert described.returncode == 0, described.stderr
     assert "rows: documents 24" in described.stdout
     # No key or secret in the logs, the status, the manifest, the job state or any file's metadata.
-    metadata = [str(pq.read_schema(storage.open_input(storage.join(out, t, "job_id=s3-1", "part-000000.parquet"))).metadata)
+    metadata = [str(pq.read_schema(storage.open_input(storage.join(out, t, "job_id=s3-1", "part-000000-000005.parquet"))).metadata)
                 for t in TABLES]
     import redis
 
@@ -131,7 +132,8 @@ def test_a_worker_sigkilled_mid_batch_still_gives_exact_counts(tmp_path, broker,
     finally:
         second.stop()
     assert_exact_in_bucket(out, "s3-kill", 48)
-    assert s3.keys("kill/out/documents/") == [f"kill/out/documents/job_id=s3-kill/part-{b:06d}.parquet" for b in range(12)]
+    assert s3.keys("kill/out/documents/") == ["kill/out/documents/job_id=s3-kill/part-000000-000011.parquet"]
+    assert s3.keys("kill/out/_parts/") == []
 
 
 @pytest.mark.parametrize("case", ["wrong secret", "unknown key", "no bucket", "no server there"])

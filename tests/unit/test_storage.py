@@ -76,8 +76,9 @@ def test_local_whole_writes_replace_the_file_and_leave_no_temporary(tmp_path):
         storage.write_whole(target, dies)
     assert storage.read_bytes(target) == b"two" and os.listdir(tmp_path / "deep") == ["file.bin"]
     assert storage.list_files(str(tmp_path)) == [target] and storage.exists(target)
-    storage.remove([target, target])
-    assert not storage.exists(target)
+    storage.remove_tree(str(tmp_path / "deep"))
+    storage.remove_tree(str(tmp_path / "deep"))
+    assert not storage.exists(target) and storage.list_files(str(tmp_path)) == []
 
 
 def test_local_state_folder_is_one_per_url(tmp_path, monkeypatch):
