@@ -69,6 +69,16 @@ def test_ctrl_c_on_run_stops_everything_and_the_job_resumes(tmp_path):
     assert _processes_using(out) == []
 
 
+def _queued_or_running(client, state, job: str) -> int:
+    """Batches queued, plus those delivered and not yet committed. A committed batch stays in the
+    unacked set until its acknowledgement arrives a moment later: its work is done, so it is not
+    counted (read in this order, a batch moving between the sets is never counted twice)."""
+    delivered = [re.search(rf"\('{job}', (\d+),", raw.decode("utf-8", "replace")) for raw in client.hvals("unacked")]
+    done = state.done_batches(job) if state.exists(job) else set()
+    running = sum(1 for m in delivered if m and int(m.group(1)) not in done)
+    return client.llen("batches"), running
+
+
 def test_backpressure_bounds_the_queue(tmp_path, broker):
     config = fault_config(tmp_path, max_in_flight=3, max_docs=2)
     corpus = make_corpus(tmp_path / "in.jsonl", 60)  # 30 batches
@@ -83,12 +93,15 @@ def test_backpressure_bounds_the_queue(tmp_path, broker):
     assert client.llen("batches") == 3 and producer.poll() is None
     workers = start_workers(broker, tmp_path, config)
     try:
-        peak = 0
+        peak = most_running = 0
+        state = JobState.from_url(broker.url)
         while producer.poll() is None:
-            peak = max(peak, client.llen("batches") + client.hlen("unacked"))
+            queued, running = _queued_or_running(client, state, "bp-1")
+            peak, most_running = max(peak, queued + running), max(most_running, running)
             time.sleep(0.05)
         assert producer.returncode == 0, producer.stderr.read()
         assert peak <= 3
+        assert most_running >= 1  # the running batches were seen (the unacked entries were read)
         wait_finished(JobState.from_url(broker.url), "bp-1", timeout=120)
     finally:
         workers.stop()
