@@ -73,7 +73,9 @@ class Classifier:
 
     def fits(self, text: str) -> bool:
         """Whether `text` is whole within max_length tokens."""
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]) <= self.max_length
+        # One token past the limit is enough to know, and spares tokenizing a long document whole.
+        ids = self.tokenizer(text, add_special_tokens=True, truncation=True, max_length=self.max_length + 1)["input_ids"]
+        return len(ids) <= self.max_length
 
     def _run(self, rows: list[dict], forward, width: int = 3) -> np.ndarray:
         return run_batches(rows, forward, width, batch_size=self.batch_size, pad_id=self.tokenizer.pad_token_id or 0, device=self.device)
