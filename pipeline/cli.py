@@ -162,6 +162,13 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from pipeline.report import write_report
+
+    print(f"report: {write_report(args.out, args.output, jobs=args.job)}")
+    return 0
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -228,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job", help="only this job")
     p.add_argument("--top", type=positive_int, default=10, help="entities to list (default 10)")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("report", help="a self-contained HTML report with plots of an output folder")
+    p.add_argument("out", metavar="OUT", help="output folder or s3://bucket/prefix")
+    p.add_argument("--job", nargs="+", action="extend", metavar="JOB", help="only these jobs (default: every job in OUT)")
+    p.add_argument("-o", "--output", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
+    p.set_defaults(func=cmd_report)
 
     for name, (_, text) in DELEGATED.items():
         sub.add_parser(name, help=f"{text} (see `nlp-pipeline {name} --help`)")
