@@ -236,8 +236,29 @@ def update_card(model_dir: Path, results: dict, command: str) -> None:
         applied = results["tasks"][task]["quantize"]
         key = "ours" if applied == "none" else f"ours-{applied}"
     metrics["results"][key] = {"command": command, "split": results["split"], **results["tasks"][task]}
+    if "product" in results:
+        metrics["product"] = {"command": command, "split": results["split"], "figures": results["product"]}
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / "README.md").write_text(render_card(model_dir, meta, metrics))
+
+
+def product_lines(product: dict | None) -> list[str]:
+    """The card's first section: what the product writes, scored (evaluate --product)."""
+    if not product:
+        return []
+    lines = ["## Product level", "", "Whole documents through every stage, scored on the rows analysts read "
+             f"(`{product['command']}`; split {product['split']}; see docs/models.md, Product level):", "",
+             "| set | target | macro-F1 | false stance on neutral |", "|---|---|---|---|"]
+    for name, by_threshold in product["figures"].items():
+        for threshold, figures in by_threshold.items():
+            for target in ("NATO", "Russia", "Ukraine"):
+                if target in figures:
+                    fs = figures[target].get("false_stance_on_neutral")
+                    lines.append(f"| {name} (threshold {threshold}) | {target} | {figures[target]['macro_f1']:.3f} | "
+                                 f"{'' if fs is None else f'{100 * fs:.1f} %'} |")
+            if "macro_f1" in figures:
+                lines.append(f"| {name} (threshold {threshold}) | the gold mention | {figures['macro_f1']:.3f} | |")
+    return lines + [""]
 
 
 def base_encoder_line(base: str) -> str:
@@ -260,6 +281,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "",
         f"Task: **{task}**, labels {', '.join(meta['labels'])}. Loaded by `pipeline.classifiers.load_{task}(\"builtin\")`.",
         "",
+        *product_lines(metrics.get("product")),
         "## Model",
         "",
         DESIGN[task],
