@@ -28,9 +28,10 @@ run: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
-# Throughput of the whole run path against a plain loop (see docs/benchmark.md); needs ../shared/data/news.
+# Throughput of the whole run path against a plain loop, and the same job into a local S3 server
+# (see docs/benchmark.md); needs ../shared/data/news.
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python scripts/bench.py --docs $(DOCS) --json bench-out/bench.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m scripts.bench --docs $(DOCS) --s3 --json bench-out/bench.json
 
 # Where the CPU time goes, by library and by stage: py-spy samples of a small bench run.
 profile: $(STAMP)

@@ -1,6 +1,6 @@
 """Throughput benchmark: the whole `nlp-pipeline run` path against a plain in-process loop.
 
-    python scripts/bench.py [--docs 5000] [--json bench.json] [--config FILE] [--worker-config FILE] [--workers 1,2]
+    python -m scripts.bench [--docs 5000] [--json bench.json] [--config FILE] [--worker-config FILE] [--workers 1,2] [--s3]
 
 The corpus is the press releases in ../shared/data/news (kremlin_en.csv, zelenskyy_en.csv,
 relative to the repository root), interleaved and repeated up to --docs documents. Repeats get
@@ -16,6 +16,8 @@ Reported in one run:
     read_corpus -> make_batches -> BatchProcessor.process per batch, without Parquet; the
     Parquet writing (batch_rows + commit_batch) timed separately.
   * the share of each stage, peak RSS per worker pool process, and ratios.
+  * with --s3: the first worker layout once more, writing to a local S3-compatible server
+    (moto, scripts/s3_server.py) instead of a local folder, and its rate over the local run's.
 
 A benchmark, not a test: nothing here judges the numbers. Other load on the machine (such as a
 model training) changes them; it is recorded in the output.
@@ -260,21 +262,25 @@ def worker_groups(layout: tuple[int, ...], config) -> list[tuple[int, str]]:
 
 
 def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: str | None, worker_config: str | None,
-                   settings, work: Path, timeout: float) -> dict:
+                   settings, work: Path, timeout: float, out: str | None = None) -> dict:
+    """One job; `out` is where it writes (default: a fresh folder under `work`)."""
     import psutil
 
     from pipeline.errors import PipelineError
+    from pipeline.io import storage
     from pipeline.io.manifest import manifest_path
     from pipeline.local import LocalDeployment
 
     label = "+".join(map(str, layout))
     processes = sum(layout)
-    out = (work / f"e2e-{label}w").resolve()
+    tag = "-s3" if out else ""
+    local = (work / f"e2e-{label}w{tag}").resolve()
+    out = out or str(local)
     job_id = f"bench-{label.replace('+', 'x')}w-{secrets.token_hex(3)}"
     probe = LoadProbe()
 
     started = time.perf_counter()
-    with LocalDeployment(work / f"broker-{label}", worker_groups(layout, config), log_dir=out / "_logs",
+    with LocalDeployment(work / f"broker-{label}{tag}", worker_groups(layout, config), log_dir=local / "_logs",
                          worker_config=worker_config, preload=config_file) as local:
         groups = local.workers
         threads = wait_ready(groups, timeout=300)
@@ -306,7 +312,7 @@ def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: s
         try:
             local.wait(job_id, timeout=timeout, poll=0.05, on_poll=sample)
         except PipelineError as exc:
-            raise BenchError(f"{exc}; see {out / '_logs'}") from None
+            raise BenchError(f"{exc}; see {local / '_logs'}") from None
         seconds = time.perf_counter() - t0
         first_batch = peaks["first_batch"] if peaks["first_batch"] is not None else seconds
         main_peak = peaks["main"]
@@ -316,9 +322,7 @@ def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: s
             except Exception:  # noqa: BLE001
                 pass
     load = probe.result()
-    manifest = manifest_path(out, job_id)
-
-    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data = json.loads(storage.read_bytes(manifest_path(out, job_id)))
     worker_seconds = data["worker_seconds"]
     # With routing.models_queue set, a batch runs as two tasks: text_total + total (the model part).
     busy = worker_seconds.get("total", 0.0) + worker_seconds.get("text_total", 0.0)
@@ -327,6 +331,7 @@ def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: s
         m["rss_when_ready_mb"] = round(ready_rss.get(m["pid"], 0) / MiB, 1) or None
     return {
         "workers": label,
+        "out": "s3" if tag else "local disk",
         "processes": processes,
         # As the pool processes logged them (workers/signals.py), and as configs/default.yaml documents them.
         "torch_threads_per_process": sorted(threads.values()),
@@ -346,6 +351,31 @@ def run_end_to_end(layout: tuple[int, ...], corpus: Path, config, config_file: s
         "memory": {"pool_processes": memory, "worker_main_peak_rss_mb": round(main_peak / MiB, 1)},
         "load": load,
     }
+
+
+def run_into_s3(layout: tuple[int, ...], corpus: Path, config, config_file: str | None, worker_config: str | None,
+                settings, work: Path, timeout: float) -> dict:
+    """The same job into a local S3-compatible server, reached the standard way (AWS_* variables)."""
+    try:
+        from scripts.s3_server import start_s3_server
+    except ImportError as exc:
+        raise BenchError(f"--s3 needs {exc.name!r}: run `python -m scripts.bench` from the repository root, "
+                         "with the dev extra installed") from None
+
+    print(f"end to end with {'+'.join(map(str, layout))} worker process(es) into a local S3 server ...", file=sys.stderr)
+    server = start_s3_server(work / "s3-server.log")
+    saved = {name: os.environ.get(name) for name in server.env()}
+    os.environ.update(server.env())  # the workers inherit them
+    try:
+        return run_end_to_end(layout, corpus, config, config_file, worker_config, settings, work, timeout,
+                              out=server.url("bench"))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+        server.stop()
 
 
 # --------------------------------------------------------------------------- reference
@@ -478,6 +508,10 @@ def render(result: dict) -> str:
     )
     busy = ", ".join(f"{r['workers']}w {r['worker_busy_fraction']}" for r in runs)
     out.append(f"worker busy fraction (worker-seconds in batches / (wall x processes)): {busy}")
+    if result.get("s3"):
+        s3 = result["s3"]
+        out.append(f"into a local S3 server, {s3['run']['workers']} worker(s): {s3['run']['seconds']} s, {s3['run']['docs_per_s']} docs/s, "
+                   f"{s3['over_local_disk']} x the same run on local disk")
     return "\n".join(out)
 
 
@@ -512,6 +546,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=positive, help="torch threads for the plain loop (default: those of a 1-process worker)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds one job may take (default 3600)")
     p.add_argument("--keep", action="store_true", help="keep the temporary corpus and outputs (the path is printed)")
+    p.add_argument("--s3", action="store_true", help="also run the first worker layout into a local S3-compatible server (moto, the dev extra)")
     return p.parse_args(argv)
 
 
@@ -547,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         for layout in args.workers:
             print(f"end to end with {'+'.join(map(str, layout))} worker process(es) ...", file=sys.stderr)
             runs.append(run_end_to_end(layout, corpus, config, config_file, worker_config, settings, work, args.timeout))
+        s3_run = run_into_s3(args.workers[0], corpus, config, config_file, worker_config, settings, work, args.timeout) if args.s3 else None
         print("plain loop ...", file=sys.stderr)
         # The reference runs with the torch threads of a single worker process, unless told otherwise.
         single = next((r for r in runs if r["workers"] == "1"), None)
@@ -570,6 +606,10 @@ def main(argv: list[str] | None = None) -> int:
         r["docs_per_s"] = rate(docs, r["seconds"])
         r["words_per_s"] = rate(words, r["seconds"])
         r["cold_docs_per_s"] = rate(docs, r["seconds"] + r["startup_seconds"])
+    s3 = None
+    if s3_run:
+        s3_run["docs_per_s"] = rate(docs, s3_run["seconds"])
+        s3 = {"run": s3_run, "over_local_disk": round(s3_run["docs_per_s"] / runs[0]["docs_per_s"], 3)}
     reference["docs_per_s"] = rate(docs, reference["seconds"])
     reference["words_per_s"] = rate(words, reference["seconds"])
     reference["docs_per_s_with_parquet"] = rate(docs, reference["seconds_with_parquet"])
@@ -592,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         "end_to_end": runs,
         "reference": reference,
         "ratios": ratios,
+        "s3": s3,
     }
     print(render(result))
     if args.json:

@@ -72,18 +72,20 @@ def compaction_plan(input_chars: dict[int, int]) -> list[list[int]]:
 
 
 def _merge(parts: list[str], fh) -> None:
-    """Writes the rows of `parts`, in order, as one Parquet file with large row groups."""
+    """Writes the rows of `parts`, in order, as one Parquet file with large row groups. The parts
+    are fetched together (their compressed bytes: about one compacted file's worth)."""
     writer = None
     pending: list[pa.Table] = []
-    for location in parts:
-        fs, path = storage.arrow_filesystem(location)
-        table = pq.read_table(path, filesystem=fs, partitioning=None)
+    pending_bytes = 0
+    for data in storage.read_many(parts):
+        table = pq.read_table(pa.BufferReader(data))
         writer = writer or pq.ParquetWriter(fh, table.schema, compression="zstd")
         pending.append(table)
-        if sum(t.nbytes for t in pending) >= ROW_GROUP_BYTES:
+        pending_bytes += table.nbytes
+        if pending_bytes >= ROW_GROUP_BYTES:
             group = pa.concat_tables(pending)
             writer.write_table(group, row_group_size=max(1, group.num_rows))
-            pending = []
+            pending, pending_bytes = [], 0
     if sum(t.num_rows for t in pending):
         group = pa.concat_tables(pending)
         writer.write_table(group, row_group_size=group.num_rows)

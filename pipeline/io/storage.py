@@ -166,6 +166,21 @@ def read_bytes(location: str) -> bytes:
         raise _as_os_error(exc) from exc
 
 
+def read_many(locations: list[str]) -> list[bytes]:
+    """The contents of several files or objects, in the order given. On S3 the requests run
+    concurrently (s3fs batches them), which is what makes reading thousands of small objects
+    take seconds rather than minutes."""
+    if not locations or not is_url(locations[0]):
+        return [Path(location).read_bytes() for location in locations]
+    fs, _ = filesystem(locations[0])
+    paths = [location.split("://", 1)[1] for location in locations]
+    try:
+        found = fs.cat(paths, on_error="raise")
+    except _connection_errors() as exc:
+        raise _as_os_error(exc) from exc
+    return [found[path] for path in paths]
+
+
 def open_input(location: str) -> BinaryIO:
     """A remote object opened for reading (seekable, read in blocks)."""
     fs, path = filesystem(location)

@@ -152,9 +152,9 @@ def freeze_with_batch_in_flight(workers, broker, attempts=200):
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
-    """An S3-compatible server on 127.0.0.1 (moto's, in a subprocess; see tests/integration/s3.py)
+    """An S3-compatible server on 127.0.0.1 (moto's, in a subprocess; see scripts/s3_server.py)
     with a bucket and one valid key."""
-    from tests.integration.s3 import start_s3_server
+    from scripts.s3_server import start_s3_server
 
     server = start_s3_server(tmp_path_factory.mktemp("s3") / "moto.log")
     yield server

@@ -1,4 +1,4 @@
-"""Object storage in and out: a real S3-compatible server over HTTP (tests/integration/s3.py), real
+"""Object storage in and out: a real S3-compatible server over HTTP (scripts/s3_server.py), real
 Celery workers that share nothing but Redis and the bucket, exact counts, and no secret anywhere."""
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""An S3-compatible HTTP server for the tests: moto's standalone server (`python -m moto.server`),
-a subprocess on 127.0.0.1, spoken to over real HTTP by s3fs, pyarrow, pandas, Polars and DuckDB.
+"""A local S3-compatible HTTP server for the tests and the benchmarks: moto's standalone server
+(`python -m moto.server`, the dev extra), a subprocess on 127.0.0.1, spoken to over real HTTP by
+s3fs, pyarrow, pandas, Polars and DuckDB.
+
+    python -m scripts.s3_server     # prints the AWS_* variables that reach it; Ctrl-C stops it
 
 moto because it installs from PyPI as a Python package (a MinIO server is a binary we could not
 fetch here), starts in about a second, and checks request signatures against the IAM users it
@@ -9,12 +12,14 @@ knows once authentication is switched on: a wrong key or secret is refused as S3
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import mkdtemp
 
 from pipeline.local import free_port
 
@@ -96,3 +101,22 @@ def start_s3_server(log_file: Path, timeout: float = 30) -> S3Server:
     session.create_client("s3", **admin).create_bucket(Bucket=BUCKET)
     _post(f"{endpoint}/moto-api/reset-auth", b"0")
     return S3Server(proc, endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def main() -> int:
+    server = start_s3_server(Path(mkdtemp(prefix="s3-server-")) / "moto.log")
+    for name, value in server.env().items():
+        print(f"export {name}={value}")
+    print(f"# bucket: s3://{server.bucket}; Ctrl-C (or SIGTERM) stops the server", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
