@@ -103,6 +103,7 @@ class BatchProcessor:
         counts = commit_batch(staging_dir(job.out, job.job_id), job.job_id, batch, rows, metadata)
         return {
             "records": len(docs) + len(rejected_records),
+            "unscored": sum(1 for d in docs if d.failure is None and d.unscored),
             "rows": counts,
             "chars": chars,
             "seconds": {**seconds, "total": time.perf_counter() - started},

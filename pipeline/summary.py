@@ -30,6 +30,9 @@ def summarize(out: str, job: str | None = None, top: int = 10) -> str:
         lines.append(f"languages: {docs['language'].value_counts().to_dict()}")
         lines.append(f"duplicates flagged: {docs['duplicate_of'].notna().sum()}")
         lines.append(f"sentiment: {docs['sentiment_label'].value_counts().to_dict()}")
+        unscored = docs["unscored_reason"].notna()
+        if unscored.any():
+            lines.append(f"not scored by a model stage (a language it does not read): {int(unscored.sum())} documents")
     if len(fails):
         lines.append("failures by stage and type:")
         counts = fails.groupby(["stage", "error_type"], observed=True).size().sort_values(ascending=False)

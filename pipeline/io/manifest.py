@@ -45,6 +45,8 @@ def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str, files
         "out": job.out,
         "batches": len(stats),
         "records": sum(s["records"] for s in stats.values()),
+        # Documents a model stage left alone (a language its model does not read; documents.unscored_reason).
+        "unscored_documents": sum(s.get("unscored", 0) for s in stats.values()),
         "rows": rows,
         "characters": sum(s["chars"] for s in stats.values()),
         "created_at": job.created_at,

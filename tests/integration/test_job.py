@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.io.readers import content_id
-from pipeline.schemas import TABLES
+from pipeline.schemas import SCHEMA_VERSION, TABLES
 from tests.conftest import ROOT
 from tests.integration import corpus
 from tests.integration.conftest import cli, wait_finished
@@ -105,10 +105,11 @@ def test_files_schemas_and_manifest(finished_job):
         assert [f.name for f in files] == [f"part-000000-{summary['batches_total'] - 1:06d}.parquet"]
         written = pq.read_schema(files[0])
         assert written.remove_metadata() == schema.remove_metadata()
-        assert written.metadata[b"schema_version"] == b"1"
+        assert written.metadata[b"schema_version"] == SCHEMA_VERSION.encode()
     manifest = json.loads((out / "_jobs" / "mixed-1.json").read_text())
     assert manifest["rows"] == summary["rows"] and manifest["batches"] == summary["batches_total"] > 1
     assert manifest["records"] == summary["records_done"]
+    assert manifest["unscored_documents"] == 1  # the German article
     assert {"spacy", "transformers", "torch", "pipeline"} <= set(manifest["versions"])
     assert manifest["models"]["sentiment"].startswith("minilm-sentiment ") and manifest["models"]["ner"]
     assert manifest["config"]["batching"]["max_docs"] == 4
