@@ -24,6 +24,7 @@ run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/nlp-pipeline run pipeline/sample/articles.jsonl pipeline/sample/html \
 		--out $(OUT) --job $(JOB) --workers 2
 	$(BIN)/nlp-pipeline summary $(OUT) --job $(JOB)
+	$(BIN)/nlp-pipeline report $(OUT) --job $(JOB) -o $(OUT)/report-$(JOB).html
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

@@ -195,7 +195,7 @@ def _collect(db: _Db, out: str, jobs: list[str] | None) -> dict:
     manifests = {job: read_manifest(out, job) for job in (jobs or found)}
     for job in jobs or []:
         if job not in found and manifests[job] is None:
-            raise InputError(f"no job {job} under {out}")
+            raise InputError(f"no job {job} under {out} (a job's rows appear there once it has finished)")
     if not found and not any(manifests.values()):
         raise InputError(f"no job output under {out}")
 
