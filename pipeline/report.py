@@ -131,8 +131,7 @@ class _Db:
 
     def __init__(self, out: str, jobs: list[str] | None, tmp: str):
         self.out, self.jobs = out, jobs
-        # A database file, not an in-memory one: only then can DuckDB evict its tables to disk
-        # and hold to the memory limit.
+        # A database file in the temporary folder: the tables made below live there, not in memory.
         self.con = duckdb.connect(f"{tmp}/report.duckdb")
         self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         self.con.execute("SET temp_directory = ?", [tmp])
