@@ -215,3 +215,45 @@ def test_run_into_the_bucket_keeps_its_broker_locally_and_resumes(tmp_path, s3_e
     assert "done: 8 records" in again.stdout
     assert storage.read_bytes(f"{out}/_jobs/run-1.json") == manifest
     assert_exact_in_bucket(out, "run-1", 8)
+
+
+def test_resume_after_killing_everything_against_the_bucket(tmp_path, s3_env):
+    """Producer, worker and broker all SIGKILLed mid-job; the same submission with the same --job
+    skips the batches already staged in the bucket and ends with every record exactly once."""
+    import re
+    import subprocess
+    import sys
+
+    from pipeline.local import EmbeddedRedis
+
+    s3 = s3_env
+    config = fault_config(tmp_path, max_in_flight=4)
+    corpus = make_corpus(tmp_path / "in.jsonl", 40)  # 10 batches
+    out = s3.url("resume", "out")
+    broker = EmbeddedRedis(tmp_path / "broker").start()
+    doomed = worker_in_own_folder(broker, tmp_path, "doomed", config)
+    state = JobState.from_url(broker.url)
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "submit", str(corpus), "--out", out, "--job", "again", "--config", config,
+         "--broker", broker.url], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: state.exists("again") and state.done_count("again") >= 3, what="three batches")
+    producer.kill()
+    os.killpg(doomed.proc.pid, signal.SIGKILL)
+    broker.proc.kill()
+    producer.wait(), doomed.proc.wait(), broker.proc.wait()
+    broker.stop()  # releases the data folder's lock, as the death of its owner would
+    assert not storage.exists(f"{out}/_jobs/again.json")
+
+    broker = EmbeddedRedis(tmp_path / "broker").start()
+    second = worker_in_own_folder(broker, tmp_path, "second", config)
+    try:
+        result = submit_s3(broker, [str(corpus)], out, "again", config)
+        assert result.returncode == 0, result.stderr
+        wait_finished(JobState.from_url(broker.url), "again", timeout=180)
+    finally:
+        second.stop()
+        broker.stop()
+    assert int(re.search(r"(\d+) already committed", result.stderr).group(1)) >= 3
+    assert_exact_in_bucket(out, "again", 40)
+    assert s3.keys("resume/out/_parts/") == []
