@@ -90,11 +90,6 @@ def join(location: str, *parts: str) -> str:
     return str(Path(location).joinpath(*parts))
 
 
-def name(location: str) -> str:
-    """The last part of a location (a file's or an object's name)."""
-    return location.rstrip("/").rsplit("/", 1)[-1]
-
-
 def is_within(location: str, root: str) -> bool:
     """True when `location` is `root` or lies under it (both normalized)."""
     if is_url(location) != is_url(root):

@@ -41,10 +41,9 @@ def test_unusable_urls_are_refused_without_showing_secrets(url, says):
     assert "topsecretvalue" not in str(info.value) and "abcdef0123" not in str(info.value)
 
 
-def test_join_name_and_within(tmp_path):
+def test_join_and_within(tmp_path):
     assert storage.join("s3://b/out", "documents", "job_id=j") == "s3://b/out/documents/job_id=j"
     assert storage.join(str(tmp_path), "documents") == str(tmp_path / "documents")
-    assert storage.name("s3://b/out/_jobs/j.json") == "j.json"
     assert storage.is_within("s3://b/out/x", "s3://b/out") and storage.is_within("s3://b/out", "s3://b/out")
     assert not storage.is_within("s3://b/outside", "s3://b/out") and not storage.is_within("s3://c/out", "s3://b/out")
     assert not storage.is_within(str(tmp_path), "s3://b") and not storage.is_within("s3://b", str(tmp_path))
