@@ -1,5 +1,6 @@
-"""Checks `run` and `submit` make before anything is queued: a job that cannot succeed fails
-with one line, instead of every batch retrying the same impossible step."""
+"""The model checks `run` and `submit` make before anything is queued (the output's is
+`pipeline.io.storage.check_writable`): a job that cannot succeed fails with one line, instead of
+every batch retrying the same impossible step."""
 
 from __future__ import annotations
 
@@ -9,17 +10,10 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError
-from pipeline.io.storage import check_writable
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 # tokenizer_config.json says 1e30 when a tokenizer has no limit of its own.
 _NO_LIMIT = 1_000_000
-
-
-def check_writable_output(out: str | Path) -> str:
-    """Creates the output folder if needed (a local one) and proves a file can be written there;
-    returns the location normalized (an absolute path, or an s3:// URL)."""
-    return check_writable(out)
 
 
 def _model_files(spec: str, task: str) -> dict[str, dict]:

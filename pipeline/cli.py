@@ -41,19 +41,20 @@ def _config(args) -> Config:
     return config
 
 
-def _checked_job(args, config: Config) -> tuple[str, str]:
+def _checked_job(args, config: Config) -> tuple[str, list, str]:
     """What `run` and `submit` check before anything is queued or started: the job id, the
     inputs, the output (writable: a probe file is written and removed), the configured models.
-    Returns the job id and the output location, normalized."""
-    from pipeline.checks import check_models, check_writable_output
+    Returns the job id, the inputs resolved, and the output location normalized."""
+    from pipeline.checks import check_models
     from pipeline.io.readers import check_inputs
+    from pipeline.io.storage import check_writable
     from pipeline.jobs import new_job_id, validate_job_id
 
     job_id = validate_job_id(args.job) if args.job else new_job_id()
-    check_inputs(args.inputs)
-    out = check_writable_output(args.out)
+    inputs = check_inputs(args.inputs)
+    out = check_writable(args.out)
     check_models(config)
-    return job_id, out
+    return job_id, inputs, out
 
 
 def cmd_submit(args) -> int:
@@ -66,7 +67,7 @@ def cmd_submit(args) -> int:
     config = _config(args)
     state = JobState.from_url(url)
     state.check_reachable()
-    job_id, out = _checked_job(args, config)
+    job_id, _, out = _checked_job(args, config)
     configure(url)
     sub = submit_job(job_id, args.inputs, out, config, state, tasks.send_batch, tasks.send_finalize)
     verb = "resumed" if sub.resumed else "submitted"
@@ -102,11 +103,11 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _count_records(args, config: Config) -> int:
+def _count_records(inputs: list, config: Config) -> int:
     """Counts the input's records up front, so that the progress bar can show an ETA."""
-    from pipeline.io.readers import check_inputs, read_corpus
+    from pipeline.io.readers import read_corpus
 
-    return sum(1 for _ in read_corpus(check_inputs(args.inputs), config.input))
+    return sum(1 for _ in read_corpus(inputs, config.input))
 
 
 def cmd_run(args) -> int:
@@ -119,8 +120,8 @@ def cmd_run(args) -> int:
 
     config = _config(args)
     load_worker_settings(args.worker_config)  # a bad settings file fails here, not in every worker
-    job_id, out = _checked_job(args, config)
-    total_records = _count_records(args, config)
+    job_id, inputs, out = _checked_job(args, config)
+    total_records = _count_records(inputs, config)
     queues = ",".join(q for q in ("batches", config.routing.models_queue) if q)
     # SIGTERM (a supervisor) and SIGHUP (the terminal closed) stop everything the way Ctrl-C does.
     for signum in (signal.SIGTERM, signal.SIGHUP):

@@ -24,7 +24,7 @@ _REPORTING = (
     r"argued|argues|argue|blamed|blames|blame|called|calls|described|describes|denied|denies|deny|"
     r"announced|announces|declared|declares|demanded|demands|urged|urges|condemned|condemns|"
     r"criticized|criticised|criticizes|criticises|praised|praises|welcomed|welcomes|thanked|thanks|"
-    r"reported|reports|wrote|writes|insisted|maintains|maintained|asserted|asserts|emphasized|emphasised)"
+    r"reported|reports|wrote|writes|maintains|maintained|asserted|asserts|emphasized|emphasised)"
 )
 # A party: a run of capitalised words ("Foreign Minister Sergei Lavrov", "the Pentagon", "Russia"),
 # optionally with "the" and a possessive-free title, or a first-person pronoun.

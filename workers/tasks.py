@@ -69,6 +69,9 @@ def score_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     return _committed(state, job_id, batch, stats)
 
 
+PERMANENT_OS_ERRORS = (PermissionError, FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: the broker or the disk hiccuped. Bad input never raises out of a batch (it
     becomes failure rows), and an OSError that will not heal with time (a permission refused, a
@@ -78,7 +81,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, PERMANENT_OS_ERRORS)
 
 
-PERMANENT_OS_ERRORS = (PermissionError, FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+def _retry_if_transient(task, exc: Exception) -> None:
+    """Raises the task's retry when `exc` can heal and the worker's max_retries are not used up:
+    backoff doubling from 2 s up to retry_backoff_max, with full jitter; returns otherwise."""
+    settings = current_setup().settings
+    retries = task.request.retries
+    if is_transient(exc) and retries < settings.max_retries:
+        countdown = random.uniform(0, settings.retry_countdown(retries))
+        raise task.retry(exc=exc, countdown=countdown, max_retries=settings.max_retries) from exc
 
 
 @contextmanager
@@ -86,14 +96,10 @@ def _retrying_transient_errors(task, state: JobState, job_id: str, batch: int):
     """A transient error is retried up to the worker's max_retries, with doubling backoff and jitter.
     Out of retries, or not retryable: say so in the job state, where `status` shows it and a
     resubmission of the job picks the batch up again."""
-    settings = current_setup().settings
     try:
         yield
     except Exception as exc:
-        retries = task.request.retries
-        if is_transient(exc) and retries < settings.max_retries:
-            countdown = random.uniform(0, settings.retry_countdown(retries))
-            raise task.retry(exc=exc, countdown=countdown, max_retries=settings.max_retries) from exc
+        _retry_if_transient(task, exc)
         state.mark_failed(job_id, batch, storage.redact(f"{type(exc).__name__}: {exc}"))
         raise
 
@@ -123,10 +129,7 @@ def finalize_job(self, job_id: str) -> str:
         remove_staging(job.out, job_id)
     except Exception as exc:
         state.release_finalize(job_id)
-        settings = current_setup().settings
-        if is_transient(exc) and self.request.retries < settings.max_retries:
-            raise self.retry(exc=exc, countdown=settings.retry_countdown(self.request.retries),
-                             max_retries=settings.max_retries) from exc
+        _retry_if_transient(self, exc)
         raise
     log.info("job %s finished: %s", job_id, path)
     return path

@@ -28,6 +28,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -137,6 +138,15 @@ def _as_os_error(exc: BaseException) -> OSError:
     return kind(redact(str(exc)))
 
 
+@contextmanager
+def _as_os_errors():
+    """Turns botocore's own errors raised in the block into OSErrors (see _as_os_error)."""
+    try:
+        yield
+    except _connection_errors() as exc:
+        raise _as_os_error(exc) from exc
+
+
 def write_whole(location: str, write: Callable[[BinaryIO], None]) -> None:
     """Calls `write` and stores what it wrote at `location` as one whole file or object: readers
     see the previous content or the new one, never a part; a writer that dies midway leaves
@@ -147,18 +157,14 @@ def write_whole(location: str, write: Callable[[BinaryIO], None]) -> None:
     buffer = io.BytesIO()
     write(buffer)
     fs, path = filesystem(location)
-    try:
+    with _as_os_errors():
         fs.pipe_file(path, buffer.getvalue())
-    except _connection_errors() as exc:
-        raise _as_os_error(exc) from exc
 
 
 def read_bytes(location: str) -> bytes:
     fs, path = filesystem(location)
-    try:
+    with _as_os_errors():
         return fs.cat_file(path)
-    except _connection_errors() as exc:
-        raise _as_os_error(exc) from exc
 
 
 def read_many(locations: list[str]) -> list[bytes]:
@@ -169,48 +175,39 @@ def read_many(locations: list[str]) -> list[bytes]:
         return [Path(location).read_bytes() for location in locations]
     fs, _ = filesystem(locations[0])
     paths = [location.split("://", 1)[1] for location in locations]
-    try:
+    with _as_os_errors():
         found = fs.cat(paths, on_error="raise")
-    except _connection_errors() as exc:
-        raise _as_os_error(exc) from exc
     return [found[path] for path in paths]
 
 
 def open_input(location: str) -> BinaryIO:
     """A remote object opened for reading (seekable, read in blocks)."""
     fs, path = filesystem(location)
-    try:
+    with _as_os_errors():
         return fs.open(path, "rb")
-    except _connection_errors() as exc:
-        raise _as_os_error(exc) from exc
 
 
 def exists(location: str) -> bool:
     fs, path = filesystem(location)
-    try:
+    with _as_os_errors():
         return fs.exists(path)
-    except _connection_errors() as exc:
-        raise _as_os_error(exc) from exc
 
 
 def is_file(location: str) -> bool:
     fs, path = filesystem(location)
-    try:
+    with _as_os_errors():
         return fs.isfile(path)
-    except _connection_errors() as exc:
-        raise _as_os_error(exc) from exc
 
 
 def list_files(location: str) -> list[str]:
     """Every file or object under `location` (a folder or a key prefix), as locations, sorted by
     name: the order never depends on what a server happens to return first."""
     fs, path = filesystem(location)
-    try:
-        found = fs.find(path)
-    except FileNotFoundError:
-        return []
-    except _connection_errors() as exc:
-        raise _as_os_error(exc) from exc
+    with _as_os_errors():
+        try:
+            found = fs.find(path)
+        except FileNotFoundError:
+            return []
     prefix = location.split("://", 1)[0] + "://" if is_url(location) else ""
     return sorted(prefix + p for p in found)
 
@@ -222,12 +219,8 @@ def remove_tree(location: str) -> None:
         shutil.rmtree(location, ignore_errors=True)
         return
     fs, path = filesystem(location)
-    try:
+    with _as_os_errors(), suppress(FileNotFoundError):
         fs.rm(path, recursive=True)
-    except FileNotFoundError:
-        pass
-    except _connection_errors() as exc:
-        raise _as_os_error(exc) from exc
 
 
 def check_writable(location: str | Path) -> str:

@@ -111,28 +111,26 @@ def test_submit_empty_input(state, config, tmp_path):
                    workers.finalize)
 
 
-def test_resume_with_a_changed_input_is_refused(state, corpus, config, tmp_path):
-    """Records added at the top of the input shift every batch: resuming would lose some records and
-    duplicate others, so the resume is refused before anything is enqueued."""
-    job = f"prod-{uuid.uuid4().hex[:8]}"
-    first = FakeWorkers(state)
-    submit_job(job, [str(corpus)], tmp_path / "out", config, state, first.enqueue, first.finalize)
+def _prepend(corpus):
     corpus.write_text(json.dumps({"id": "new", "text": "A record added at the top."}) + "\n" + corpus.read_text(), encoding="utf-8")
-    again = FakeWorkers(state)
-    with pytest.raises(JobError, match="the input changed since the job was first submitted"):
-        submit_job(job, [str(corpus)], tmp_path / "out", config, state, again.enqueue, again.finalize)
-    assert again.enqueued == []
 
 
-def test_resume_with_records_appended_is_refused(state, corpus, config, tmp_path):
-    job = f"prod-{uuid.uuid4().hex[:8]}"
-    first = FakeWorkers(state)
-    submit_job(job, [str(corpus)], tmp_path / "out", config, state, first.enqueue, first.finalize)
+def _append(corpus):
     with corpus.open("a", encoding="utf-8") as fh:
         for i in range(4):
             fh.write(json.dumps({"id": f"late{i}", "text": f"Appended article {i}."}) + "\n")
+
+
+@pytest.mark.parametrize("change", [_prepend, _append], ids=["records added at the top", "records appended"])
+def test_resume_with_a_changed_input_is_refused(state, corpus, config, tmp_path, change):
+    """Records added at the top shift every batch, records appended make new ones: resuming would
+    lose or duplicate records, or mix inputs, so the resume is refused before anything is enqueued."""
+    job = f"prod-{uuid.uuid4().hex[:8]}"
+    first = FakeWorkers(state)
+    submit_job(job, [str(corpus)], tmp_path / "out", config, state, first.enqueue, first.finalize)
+    change(corpus)
     again = FakeWorkers(state)
-    with pytest.raises(JobError, match="the input changed"):
+    with pytest.raises(JobError, match="the input changed since the job was first submitted"):
         submit_job(job, [str(corpus)], tmp_path / "out", config, state, again.enqueue, again.finalize)
     assert again.enqueued == []
 
