@@ -41,10 +41,22 @@ def check_output_root(out: str) -> None:
         raise PipelineError(f"output folder {out} is outside {OUTPUT_ROOT_ENV}={root}")
 
 
+def _finished(state: JobState, job_id: str, batch: int) -> bool:
+    """A job is finished only once every batch was committed and compacted: a delivery after that
+    (a redelivery of a batch whose worker was only slow to acknowledge) has nothing to add, and
+    running it would only leave staged files behind."""
+    if not state.finished_at(job_id):
+        return False
+    log.info("batch %s of job %s skipped: the job is finished", batch, job_id)
+    return True
+
+
 # Batch tasks are idempotent (a batch rewrites its own files), hence acks_late.
 @app.task(name="nlp.process_batch", bind=True, acks_late=True)
 def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     state = job_state()
+    if _finished(state, job_id, batch):
+        return {"batch": batch, "skipped": "job finished"}
     job = job_meta(job_id)
     models_queue = job.config.routing.models_queue
     with _retrying_transient_errors(self, state, job_id, batch):
@@ -55,18 +67,20 @@ def process_batch(self, job_id: str, batch: int, payload: dict) -> dict:
             score_batch.apply_async((job_id, batch, scored), queue=models_queue)
             return {"batch": batch, "sent_to": models_queue}
         stats = processor.run(job, batch, payload)
-    return _committed(state, job_id, batch, stats)
+    return _committed(state, job, batch, stats)
 
 
 @app.task(name="nlp.score_batch", bind=True, acks_late=True)
 def score_batch(self, job_id: str, batch: int, payload: dict) -> dict:
     """The model stages and the commit, for jobs that route them to their own queue."""
     state = job_state()
+    if _finished(state, job_id, batch):
+        return {"batch": batch, "skipped": "job finished"}
     job = job_meta(job_id)
     with _retrying_transient_errors(self, state, job_id, batch):
         processor = processor_for(job.config)
         stats = processor.run_models(job, batch, payload)
-    return _committed(state, job_id, batch, stats)
+    return _committed(state, job, batch, stats)
 
 
 PERMANENT_OS_ERRORS = (PermissionError, FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
@@ -104,10 +118,15 @@ def _retrying_transient_errors(task, state: JobState, job_id: str, batch: int):
         raise
 
 
-def _committed(state: JobState, job_id: str, batch: int, stats: dict) -> dict:
-    state.mark_done(job_id, batch, stats)
-    if state.claim_finalize(job_id):
-        finalize_job.delay(job_id)
+def _committed(state: JobState, job: JobMeta, batch: int, stats: dict) -> dict:
+    state.mark_done(job.job_id, batch, stats)
+    if state.finished_at(job.job_id):
+        # The job finished while this (redelivered) batch ran, so the finalize may have deleted the
+        # staged parts before this batch wrote its own: delete them again. A finalize that marks the
+        # job finished after this check lists the parts after they were written and deletes them.
+        remove_staging(job.out, job.job_id)
+    elif state.claim_finalize(job.job_id):
+        finalize_job.delay(job.job_id)
     return {"batch": batch, "rows": stats["rows"]}
 
 

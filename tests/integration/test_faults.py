@@ -216,3 +216,25 @@ def test_resume_after_killing_everything_equals_an_uninterrupted_run(tmp_path):
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name])
     assert_exact(out, "same", 60)
+
+
+def test_a_batch_delivered_after_its_job_finished_is_skipped(tmp_path, broker):
+    config = fault_config(tmp_path)
+    corpus = make_corpus(tmp_path / "in.jsonl", 8)
+    out = tmp_path / "out"
+    state = JobState.from_url(broker.url)
+    workers = start_workers(broker, tmp_path, config)
+    try:
+        submit(broker, [str(corpus)], out, "late-1", config)
+        wait_finished(state, "late-1", timeout=120)
+        from workers import tasks
+        from workers.app import configure
+
+        configure(broker.url)
+        tasks.send_batch("late-1", 0, {"docs": [], "rejected": []})  # as a late redelivery would arrive
+        log = tmp_path / "w.log"
+        wait_for(lambda: "batch 0 of job late-1 skipped: the job is finished" in log.read_text(), what="the skip")
+    finally:
+        workers.stop()
+    assert not (out / "_parts" / "late-1").exists()
+    assert_exact(out, "late-1", 8)
