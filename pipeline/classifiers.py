@@ -26,8 +26,8 @@ from pipeline.encoding import encode_pairs, encode_texts, resolve_device, run_ba
 from pipeline.hashing import file_sha256
 from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, WEIGHTS_FILE, is_heads_dir, load_heads_model
 from pipeline.labels import NLI_HYPOTHESES, TASK_LABELS, map_labels, nli_entailment_index
+from pipeline.shipped import TIERS, model_folder
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
 class Classifier:
@@ -214,12 +214,12 @@ def _load(spec: str, task: str, device: str | None, batch_size: int, max_length:
     # shipped models: their int8 cost is measured, while another encoder can lose far more (an
     # mpnet-base stance model fell from 0.838 to 0.659 macro-F1 on news).
     int8 = device == "cpu" and (quantize == "int8" or (quantize == "auto" and spec == "builtin"))
-    path = MODELS_DIR / task if spec == "builtin" else Path(spec)
+    path = model_folder(spec, task)
     common = dict(task=task, device=device, batch_size=batch_size, max_length=max_length, quantize="int8" if int8 else "none")
     if is_heads_dir(path):
         return _load_heads(path, int8, common)
-    if spec == "builtin":
-        raise FileNotFoundError(f"builtin {task} model is missing in {path}; train one with `nlp-pipeline train --task {task}`")
+    if spec in TIERS:
+        raise FileNotFoundError(f"the {spec} {task} model is missing in {path}; train one with `nlp-pipeline train --task {task}`")
     return _load_hf(spec, path, int8, common)
 
 

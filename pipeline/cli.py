@@ -187,6 +187,7 @@ DELEGATED = {
     "evaluate": ("pipeline_train.evaluate", "score a model or a baseline on labelled files"),
     "distill": ("pipeline_train.distill", "label a transfer set with a larger stance teacher"),
     "eval-cleaning": ("pipeline_train.cleaning_eval", "measure HTML extraction on the trafilatura evaluation set"),
+    "install-accurate-base": ("pipeline.accurate_base", "download and check the accurate tier's base encoder (all-mpnet-base-v2)"),
 }
 
 

@@ -3,6 +3,10 @@
 A model directory holds the fp16 weights (model.safetensors), the encoder config, the tokenizer
 and labels.json (format, task, name, version, labels, heads and, for stance, which targets have
 a head of their own). Written by training (pipeline_train), read by pipeline.classifiers.
+
+A delta model (labels.json has "base": name and sha256 of the base encoder's weights) holds only
+what training changed: the heads and the encoder's unfrozen top layers. Loading it loads the verified
+base first (pipeline.accurate_base) and puts the delta over it.
 """
 
 from __future__ import annotations
@@ -74,19 +78,37 @@ def write_meta(model_dir: str | Path, meta: dict) -> None:
     (Path(model_dir) / META_FILE).write_text(json.dumps({"format": FORMAT, **meta}, indent=2) + "\n")
 
 
-def save_heads_model(model: HeadsModel, tokenizer, out_dir: str | Path, meta: dict) -> str:
-    """Write fp16 weights, encoder config, tokenizer and labels.json; return the weights' sha256."""
+def save_heads_model(model: HeadsModel, tokenizer, out_dir: str | Path, meta: dict, trained: set[str] | None = None) -> str:
+    """Write fp16 weights (only the `trained` tensors when given: a delta over meta["base"]), the
+    encoder config, tokenizer and labels.json; return the weights' sha256."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items() if trained is None or k in trained}
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
     (out / WEIGHTS_FILE).chmod(0o644)  # safetensors creates it owner-only; installed packages need it readable
     model.encoder.config.save_pretrained(out)
     tokenizer.save_pretrained(out)
     write_meta(out, meta)
     return file_sha256(out / WEIGHTS_FILE)
+
+
+def base_reference(base_dir: str | Path) -> dict:
+    """What a delta model records of the encoder it was trained on top of."""
+    return {"name": Path(base_dir).name, "sha256": file_sha256(Path(base_dir) / WEIGHTS_FILE)}
+
+
+def _verified_base(reference: dict) -> Path:
+    from pipeline import accurate_base
+    from pipeline.errors import ConfigError
+
+    if reference["name"] != accurate_base.NAME:
+        raise ConfigError(f"a delta over {reference['name']!r}: only {accurate_base.NAME} is a known base")
+    folder = accurate_base.require_base()
+    if reference["sha256"] != accurate_base.WEIGHTS_SHA256:
+        raise ConfigError(f"the delta was trained on other {accurate_base.NAME} weights ({reference['sha256'][:16]}…)")
+    return folder
 
 
 def load_heads_model(model_dir: str | Path, device: str = "cpu"):
@@ -96,10 +118,15 @@ def load_heads_model(model_dir: str | Path, device: str = "cpu"):
 
     model_dir = Path(model_dir)
     meta = json.loads((model_dir / META_FILE).read_text())
-    encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir), add_pooling_layer=False)
+    if "base" in meta:
+        encoder = AutoModel.from_pretrained(_verified_base(meta["base"]), add_pooling_layer=False)
+    else:
+        encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir), add_pooling_layer=False)
     model = HeadsModel(encoder, meta["heads"])
     state = {k: v.float() for k, v in load_file(str(model_dir / WEIGHTS_FILE)).items()}
-    model.load_state_dict(state)
+    missing, unexpected = model.load_state_dict(state, strict="base" not in meta)
+    if unexpected or any(k.startswith("heads.") for k in missing):
+        raise ValueError(f"{model_dir} does not fit its encoder: unexpected {unexpected[:3]}, missing {missing[:3]}")
     model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     return model, tokenizer, meta

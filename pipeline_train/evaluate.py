@@ -33,7 +33,7 @@ from pipeline_train import data as D
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="nlp-pipeline evaluate", description=__doc__.split("\n\n")[0])
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--model", help="builtin, a model directory or a Hugging Face model id")
+    who.add_argument("--model", help="builtin (the small tier), accurate, a model directory or a Hugging Face model id")
     who.add_argument("--baseline", choices=("vader", "frozen-lr"))
     p.add_argument("--task", choices=("stance", "sentiment", "both"), default="both")
     p.add_argument("--newsmtsc", nargs="*", default=[], help="NewsMTSC JSONL files")

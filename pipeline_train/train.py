@@ -34,7 +34,7 @@ from sklearn.metrics import f1_score
 
 from pipeline.encoding import collate, encode_pairs, encode_texts, resolve_device, run_batches
 from pipeline.hashing import file_sha256
-from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, HeadsModel, save_heads_model, write_meta
+from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, HeadsModel, base_reference, save_heads_model, write_meta
 from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
 from pipeline_train.data import DEFAULT_BASE, SPLITS, base_encoder_path, load_task_data
 
@@ -64,6 +64,8 @@ def parse_args(argv):
     p.add_argument("--transfer", default=None, help="stance: teacher-labelled pairs for the mention head (written by distill)")
     p.add_argument("--sst2-examples", type=int, default=20000, help="SST-2 training sample size")
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
+    p.add_argument("--train-top-layers", type=int, default=None, metavar="K",
+                   help="train only the encoder's top K layers (and the heads) and write them as a delta over --base")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--name", default=None, help="model name in output rows (default: <base folder>-<task>, minilm-<task>)")
     # Required: a default would let a new model ship under an old version and break traceability of output rows.
@@ -189,6 +191,8 @@ def main(argv=None) -> int:
         heads = {SENTENCE_HEAD: "text"}
         make_streams, repeats = sentiment_streams, [1]
     model = HeadsModel(encoder, heads).to(device)
+    if args.train_top_layers is not None:
+        freeze_below(model, encoder.config.num_hidden_layers - args.train_top_layers)
     pad_id = tokenizer.pad_token_id or 0
 
     files, splits, transfer = load_task_data(args.task, data_dir, args.seed, args.max_examples, args.sst2_examples, args.transfer)
@@ -203,7 +207,7 @@ def main(argv=None) -> int:
     total = steps_per_epoch * epochs
     head_params = [p for n, p in model.named_parameters() if n.startswith("heads.")]
     no_decay = lambda n: n.endswith("bias") or "LayerNorm" in n
-    enc = [(n, p) for n, p in model.named_parameters() if n.startswith("encoder.")]
+    enc = [(n, p) for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
     optimizer = torch.optim.AdamW(
         [
             {"params": [p for n, p in enc if not no_decay(n)], "lr": args.lr, "weight_decay": args.weight_decay},
@@ -249,7 +253,11 @@ def main(argv=None) -> int:
     if args.task == "stance":
         meta["target_heads"] = {"russia": "russia", "ukraine": "ukraine"}
         meta["combine"] = "target_head"
-    save_heads_model(model, tokenizer, out_dir, meta)
+    trained = None
+    if args.train_top_layers is not None:
+        meta["base"] = {**base_reference(base), "trained": f"top {args.train_top_layers} layers and the heads"}
+        trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    save_heads_model(model, tokenizer, out_dir, meta, trained)
     if args.task == "stance":
         # Choose, on the RUW val part, whether a Russia/Ukraine item with mention spans also uses
         # the mention head (averaged) or only the target's own whole-text head.
@@ -278,6 +286,14 @@ def main(argv=None) -> int:
     (out_dir / "data_hashes.json").write_text(json.dumps(hashes, indent=2) + "\n")
     print(f"[train] wrote {out_dir} best epoch {best_epoch} in {train_seconds}s", flush=True)
     return 0
+
+
+def freeze_below(model: HeadsModel, first_trained: int) -> None:
+    """Freeze the embeddings and every encoder layer below `first_trained` (and anything else of the
+    encoder that is shared by all layers, such as MPNet's relative attention bias)."""
+    trained = tuple(f"encoder.encoder.layer.{i}." for i in range(first_trained, model.encoder.config.num_hidden_layers))
+    for name, param in model.named_parameters():
+        param.requires_grad = name.startswith("heads.") or name.startswith(trained)
 
 
 def choose_combine(model_dir: Path, val_examples) -> tuple[str, dict]:

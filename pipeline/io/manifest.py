@@ -11,6 +11,7 @@ from pipeline import __version__
 from pipeline.io import storage
 from pipeline.jobs import JobMeta
 from pipeline.schemas import SCHEMA_VERSION
+from pipeline.shipped import tier_of
 
 
 def manifest_path(out: str, job_id: str) -> str:
@@ -54,6 +55,8 @@ def write_manifest(job: JobMeta, stats: dict[int, dict], finished_at: str, files
         "worker_seconds": stage_seconds,
         "versions": _versions(),
         "models": stats[min(stats)]["models"],
+        # Which tier scored each model stage: "builtin" (small), "accurate", or "own" (a folder or hub id).
+        "tiers": {task: tier_of(getattr(job.config, task).model) for task in ("sentiment", "stance")},
         "config": job.config.to_dict(),
         "files": files,  # each table's files of this job, relative to OUT
     }

@@ -189,6 +189,7 @@ def test_unwritable_output_is_one_line_before_anything_starts(tmp_path, corpus, 
     [
         ("stance:\n  model: /no/such/model\n", "error: stance.model: no such model folder: /no/such/model"),
         ("sentiment:\n  model: someone/no-such-model\n", "error: sentiment.model: cannot load 'someone/no-such-model'"),
+        ("sentiment:\n  model: accurate\n", "error: sentiment.model: this version ships no accurate sentiment model"),
         ("stance:\n  max_length: 4096\n", "error: stance.max_length: 4096 is above the model's limit of 512 tokens"),
         ("ner:\n  model: en_core_web_nope\n", "error: ner.model: 'en_core_web_nope' is neither"),
         ("routing:\n  models_queue: gpu,cpu\n", "error: config.routing.models_queue: must be one queue name"),
@@ -200,7 +201,7 @@ def test_settings_that_cannot_work_fail_before_anything_starts(tmp_path, corpus,
     config = tmp_path / "job.yaml"
     config.write_text(overlay, encoding="utf-8")
     result = cli("run", str(corpus), "--out", str(tmp_path / "out"), "--config", str(config), "--quiet",
-                 env={"HF_HUB_OFFLINE": "1"})
+                 env={"HF_HUB_OFFLINE": "1", "NLP_PIPELINE_ACCURATE_BASE": str(tmp_path / "no-base")})
     assert_one_error_line(result, fragment)
     assert not (tmp_path / "out" / "_broker").exists()
 

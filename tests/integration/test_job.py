@@ -112,6 +112,7 @@ def test_files_schemas_and_manifest(finished_job):
     assert manifest["unscored_documents"] == 1  # the German article
     assert {"spacy", "transformers", "torch", "pipeline"} <= set(manifest["versions"])
     assert manifest["models"]["sentiment"].startswith("minilm-sentiment ") and manifest["models"]["ner"]
+    assert manifest["tiers"] == {"sentiment": "builtin", "stance": "builtin"}
     assert manifest["config"]["batching"]["max_docs"] == 4
     assert manifest["files"] == {name: [f"{name}/job_id=mixed-1/{files[0].name}"] for name in TABLES}
     assert not (out / "_parts" / "mixed-1").exists()

