@@ -28,7 +28,7 @@ def test_draw_gold_and_score_on_a_small_corpus(tmp_path, monkeypatch):
     def labels(item, europe_is_nato):
         text = item["sentence"]
         return {"id": item["id"], "NATO": "implicit" if europe_is_nato and "Europe" in text else "no",
-                "Russia": "named" if "Putin" in text else "implicit" if "Russian" in text else "no",
+                "Russia": "named" if "Putin" in text or "Russian" in text else "no",
                 "Ukraine": "named" if "Ukraine" in text else "no", "note": ""}
 
     _write(folder / "annotator_1.jsonl", [labels(i, False) for i in items])
@@ -42,6 +42,6 @@ def test_draw_gold_and_score_on_a_small_corpus(tmp_path, monkeypatch):
     assert report["items"] == len(items) and report["disputed_items"] == len(disputed) and report["gold"]["NATO"] == {"no": len(items)}
 
     scores = mention_set.score(news, folder)
-    # "Vladimir Putin", "Volodymyr Zelenskyy" and "Ukraine" are aliases: every named sentence is found, nothing else.
+    # "Vladimir Putin", "Russian", "Volodymyr Zelenskyy" and "Ukraine" are aliases: every named sentence is found, nothing else.
     assert scores["Russia"]["recall"] == 1.0 and scores["Ukraine"]["recall"] == 1.0
     assert scores["Russia"]["precision"] == 1.0 and scores["Ukraine"]["precision"] == 1.0 and scores["NATO"]["named"] == 0

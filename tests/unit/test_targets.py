@@ -36,7 +36,8 @@ def test_sentence_index_before_first_start_is_zero():
     [
         ("Russia", "Russia"), ("the Kremlin", "Russia"), ("The  Kremlin", "Russia"), ("KREMLIN", "Russia"),
         ("Russia's", "Russia"), ("Russia’s", "Russia"), ("nato", "NATO"), ("Alliance", "NATO"),
-        ("Kyiv", "Ukraine"), ("Volodymyr Zelensky", "Ukraine"), ("Brussels", None), ("Russian", None),
+        ("Kyiv", "Ukraine"), ("Volodymyr Zelensky", "Ukraine"), ("Brussels", None), ("Russian", "Russia"),
+        ("Russophobia", None), ("the bloc", "NATO"),
     ],
 )
 def test_target_of(matcher, text, expected):
@@ -45,12 +46,20 @@ def test_target_of(matcher, text, expected):
 
 
 def test_alias_matches_case_insensitive_on_word_boundaries(matcher):
-    text = "Russiagate is not Russia. nato and NATO met; Ukrainian and Kievan words do not count, Kiev does."
+    text = "Russiagate is not Russia. nato and NATO met; Kievan and Ukrainianness do not count, Kiev does."
     assert spans(matcher.find(text, [0], [])) == [
         ("Russia", "Russia", 18, 24, 0, "alias"),
         ("NATO", "nato", 26, 30, 0, "alias"),
         ("NATO", "NATO", 35, 39, 0, "alias"),
-        ("Ukraine", "Kiev", 86, 90, 0, "alias"),
+        ("Ukraine", "Kiev", 84, 88, 0, "alias"),
+    ]
+
+
+def test_the_adjective_is_a_mention(matcher):
+    # The mention set (datasets/press_mentions) counts "Russian aggression", "Ukrainian soldiers" as naming the country.
+    assert spans(matcher.find("Russian-Ukrainian talks resumed.", [0], [])) == [
+        ("Russia", "Russian", 0, 7, 0, "alias"),
+        ("Ukraine", "Ukrainian", 8, 17, 0, "alias"),
     ]
 
 
