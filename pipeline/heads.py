@@ -115,11 +115,23 @@ def load_heads_model(model_dir: str | Path, device: str = "cpu"):
     """Load a model written by save_heads_model: (model in eval mode, tokenizer, labels.json dict)."""
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     model_dir = Path(model_dir)
     meta = json.loads((model_dir / META_FILE).read_text())
     if "base" in meta:
-        encoder = AutoModel.from_pretrained(_verified_base(meta["base"]), add_pooling_layer=False)
+        base = _verified_base(meta["base"])
+        # The base's pooler is left out (add_pooling_layer=False): transformers' report of its
+        # unused weights, and its progress bar, would otherwise land in every worker's log at every load.
+        verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            encoder = AutoModel.from_pretrained(base, add_pooling_layer=False)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+            if bar:
+                hf_logging.enable_progress_bar()
     else:
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir), add_pooling_layer=False)
     model = HeadsModel(encoder, meta["heads"])

@@ -27,6 +27,7 @@ from pipeline.classifiers import load_sentiment, load_stance
 from pipeline.config import QUANTIZE_MODES
 from pipeline.heads import META_FILE
 from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
+from pipeline.shipped import TIERS, model_folder
 from pipeline_train import data as D
 
 
@@ -261,10 +262,17 @@ def product_lines(product: dict | None) -> list[str]:
     return lines + [""]
 
 
-def base_encoder_line(base: str) -> str:
+def base_encoder_line(base: str, meta: dict) -> str:
+    if "base" in meta:
+        return (f"{meta['base']['name']} (Apache-2.0), installed and checked on each machine by `make models-accurate`; "
+                f"this folder holds only what training changed ({meta['base']['trained']}), loaded over the base.")
     if base == D.DEFAULT_BASE:
         return f"{base} (Apache-2.0)."
     return f"`{base}` (its licence and training data are those of its own model card)."
+
+
+def tier_name(model_dir: Path) -> str:
+    return next((tier for tier in TIERS if model_folder(tier, model_dir.name.split("_")[0]).resolve() == model_dir.resolve()), str(model_dir))
 
 
 def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
@@ -279,7 +287,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
     lines = [
         f"# {meta.get('name', task)} (version {meta.get('version', '?')})",
         "",
-        f"Task: **{task}**, labels {', '.join(meta['labels'])}. Loaded by `pipeline.classifiers.load_{task}(\"builtin\")`.",
+        f"Task: **{task}**, labels {', '.join(meta['labels'])}. Loaded by `pipeline.classifiers.load_{task}(\"{tier_name(model_dir)}\")`.",
         "",
         *product_lines(metrics.get("product")),
         "## Model",
@@ -290,7 +298,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "model with dynamic int8 weights by default (`sentiment.quantize: auto`) and the stance model in fp32 "
         "(`stance.quantize: none`); column `ours-int8` below is what `quantize: auto` or `int8` gives. Any other model "
         "runs in fp32 unless `quantize: int8` is set. "
-        f"Base encoder: {base_encoder_line(cfg.get('base_encoder', D.DEFAULT_BASE))}",
+        f"Base encoder: {base_encoder_line(cfg.get('base_encoder', D.DEFAULT_BASE), meta)}",
         "",
         "## Training data",
         "",

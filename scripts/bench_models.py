@@ -2,10 +2,10 @@
 int8) against the naive way, a `transformers` pipeline() called one sentence at a time on the
 same encoder.
 
-    python scripts/bench_models.py [--sentences 700] [--threads 2] [--accurate] [--json out.json]
+    python scripts/bench_models.py [--sentences 700] [--threads 2] [--stance-model SPEC] [--json out.json]
 
---accurate also times the accurate stance tier (all-mpnet-base-v2 + the shipped delta; needs
-`make models-accurate`), fp32 and int8.
+--stance-model also times another stance model the same way, fp32 and int8: `accurate`, a model
+folder (a delta over all-mpnet-base-v2 needs `make models-accurate`) or a hub id.
 
 Sentences are the distinct ones of ../shared/data/newsmtsc/devtest_mt.jsonl (news sentences). The naive side
 uses a BertForSequenceClassification built from the same all-MiniLM-L6-v2 weights (the head is
@@ -46,7 +46,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sentences", type=int, default=700)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--accurate", action="store_true", help="also time the accurate stance tier")
+    ap.add_argument("--stance-model", help="also time this stance model (a tier, folder or hub id)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -75,10 +75,10 @@ def main() -> int:
         stance.predict(items[:8])
         results[f"sentiment_batched_sorted_{quantize}_s"] = timed(lambda: sentiment.predict(texts))
         results[f"stance_batched_sorted_{quantize}_s"] = timed(lambda: stance.predict(items))
-        if args.accurate:
-            accurate = load_stance("accurate", quantize=quantize)
-            accurate.predict(items[:8])
-            results[f"stance_accurate_batched_sorted_{quantize}_s"] = timed(lambda: accurate.predict(items))
+        if args.stance_model:
+            other = load_stance(args.stance_model, quantize=quantize)
+            other.predict(items[:8])
+            results[f"stance_model_batched_sorted_{quantize}_s"] = timed(lambda: other.predict(items))
     for key in [k[:-2] for k in list(results) if k.endswith("_s")]:
         results[f"{key}_per_s"] = round(len(texts) / results[f"{key}_s"], 1)
         results[f"{key}_speedup"] = round(results["naive_pipeline_one_at_a_time_s"] / results[f"{key}_s"], 2)
