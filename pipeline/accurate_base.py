@@ -22,14 +22,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from pipeline.config import ACCURATE_BASE_ENV as BASE_ENV
 from pipeline.errors import ConfigError
 from pipeline.hashing import file_sha256
 
 NAME = "all-mpnet-base-v2"
 REVISION = "e8c3b32edf5434bc2275fc9bab85f82640a19130"
-# Where the base lives on this machine; the default is the user's cache, so that every checkout
-# and every worker process of one user shares one copy.
-BASE_ENV = "NLP_PIPELINE_ACCURATE_BASE"
+# Where the base lives on this machine (BASE_ENV); the default is the user's cache, so that every
+# checkout and every worker process of one user shares one copy.
 DEFAULT_DIR = Path.home() / ".cache" / "nlp-pipeline" / NAME
 INSTALL_HINT = "install it with `make models-accurate` (or `nlp-pipeline install-accurate-base`)"
 
@@ -75,6 +75,17 @@ def require_base() -> Path:
     problems = mismatches(folder)
     if problems:
         raise ConfigError(f"{folder} is not the official {NAME}: {'; '.join(problems)}; remove it and {INSTALL_HINT}")
+    return folder
+
+
+def verified_base(reference: dict) -> Path:
+    """The verified base folder for a delta model's recorded base (labels.json "base"), or a
+    one-line ConfigError: an unknown base, a missing or altered install, other weights."""
+    if reference["name"] != NAME:
+        raise ConfigError(f"a delta over {reference['name']!r}: only {NAME} is a known base")
+    folder = require_base()
+    if reference["sha256"] != WEIGHTS_SHA256:
+        raise ConfigError(f"the delta was trained on other {NAME} weights ({reference['sha256'][:16]}…)")
     return folder
 
 

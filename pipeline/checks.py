@@ -52,10 +52,11 @@ def _model_files(spec: str, task: str) -> dict[str, dict]:
 def _check_base(folder: Path) -> None:
     """A delta model (the accurate tier) needs its base encoder installed and intact on this machine."""
     meta = folder / "labels.json"
-    if meta.is_file() and "base" in json.loads(meta.read_text(encoding="utf-8")):
+    reference = json.loads(meta.read_text(encoding="utf-8")).get("base") if meta.is_file() else None
+    if reference is not None:
         from pipeline import accurate_base
 
-        accurate_base.require_base()
+        accurate_base.verified_base(reference)
 
 
 def token_limit(files: dict[str, dict]) -> int | None:

@@ -42,6 +42,8 @@ PRELOAD_ENV = "NLP_PIPELINE_PRELOAD"
 THREADS_ENV = "NLP_PIPELINE_THREADS"
 # A worker given an output root writes nowhere else, whatever a submitted job asks for.
 OUTPUT_ROOT_ENV = "NLP_PIPELINE_OUTPUT_ROOT"
+# Where the accurate tier's base encoder (all-mpnet-base-v2) is installed (pipeline.accurate_base).
+ACCURATE_BASE_ENV = "NLP_PIPELINE_ACCURATE_BASE"
 # How the sentiment and stance models run on a CPU: "int8" (dynamic int8 weights, about 1.5x
 # as fast), "none" (fp32), or "auto": int8 for the shipped models, whose int8 quality cost is
 # measured (docs/models.md), fp32 for any other model, where int8 can cost far more. CUDA runs

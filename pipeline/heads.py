@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline import accurate_base
 from pipeline.hashing import file_sha256
 
 FORMAT = "pipeline-heads-v1"
@@ -99,18 +100,6 @@ def base_reference(base_dir: str | Path) -> dict:
     return {"name": Path(base_dir).name, "sha256": file_sha256(Path(base_dir) / WEIGHTS_FILE)}
 
 
-def _verified_base(reference: dict) -> Path:
-    from pipeline import accurate_base
-    from pipeline.errors import ConfigError
-
-    if reference["name"] != accurate_base.NAME:
-        raise ConfigError(f"a delta over {reference['name']!r}: only {accurate_base.NAME} is a known base")
-    folder = accurate_base.require_base()
-    if reference["sha256"] != accurate_base.WEIGHTS_SHA256:
-        raise ConfigError(f"the delta was trained on other {accurate_base.NAME} weights ({reference['sha256'][:16]}…)")
-    return folder
-
-
 def load_heads_model(model_dir: str | Path, device: str = "cpu"):
     """Load a model written by save_heads_model: (model in eval mode, tokenizer, labels.json dict)."""
     from safetensors.torch import load_file
@@ -120,7 +109,7 @@ def load_heads_model(model_dir: str | Path, device: str = "cpu"):
     model_dir = Path(model_dir)
     meta = json.loads((model_dir / META_FILE).read_text())
     if "base" in meta:
-        base = _verified_base(meta["base"])
+        base = accurate_base.verified_base(meta["base"])
         # The base's pooler is left out (add_pooling_layer=False): transformers' report of its
         # unused weights, and its progress bar, would otherwise land in every worker's log at every load.
         verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()

@@ -271,8 +271,8 @@ def base_encoder_line(base: str, meta: dict) -> str:
     return f"`{base}` (its licence and training data are those of its own model card)."
 
 
-def tier_name(model_dir: Path) -> str:
-    return next((tier for tier in TIERS if model_folder(tier, model_dir.name.split("_")[0]).resolve() == model_dir.resolve()), str(model_dir))
+def tier_name(model_dir: Path, task: str) -> str:
+    return next((tier for tier in TIERS if model_folder(tier, task).resolve() == model_dir.resolve()), str(model_dir))
 
 
 def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
@@ -287,7 +287,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
     lines = [
         f"# {meta.get('name', task)} (version {meta.get('version', '?')})",
         "",
-        f"Task: **{task}**, labels {', '.join(meta['labels'])}. Loaded by `pipeline.classifiers.load_{task}(\"{tier_name(model_dir)}\")`.",
+        f"Task: **{task}**, labels {', '.join(meta['labels'])}. Loaded by `pipeline.classifiers.load_{task}(\"{tier_name(model_dir, task)}\")`.",
         "",
         *product_lines(metrics.get("product")),
         "## Model",
