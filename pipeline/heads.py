@@ -5,8 +5,10 @@ and labels.json (format, task, name, version, labels, heads and, for stance, whi
 a head of their own). Written by training (pipeline_train), read by pipeline.classifiers.
 
 A delta model (labels.json has "base": name and sha256 of the base encoder's weights) holds only
-what training changed: the heads and the encoder's unfrozen top layers. Loading it loads the verified
-base first (pipeline.accurate_base) and puts the delta over it.
+what training changed: the heads, and either the encoder's unfrozen top layers or low-rank factors
+(labels.json "base"."lora": rank and alpha; tensors <Linear>.lora_A and <Linear>.lora_B) that are
+folded into the base's weights at load. Loading it loads the verified base first
+(pipeline.accurate_base) and puts the delta over it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ META_FILE = "labels.json"
 # The sentiment model's one head, and the stance head for any target without a head of its own.
 SENTENCE_HEAD = "sentence"
 MENTION_HEAD = "mention"
+
+# Names of a Linear's low-rank factors in a delta's weights (written by pipeline_train.lora).
+LORA_A, LORA_B = "lora_A", "lora_B"
 
 
 class HeadsModel(nn.Module):
@@ -125,12 +130,26 @@ def load_heads_model(model_dir: str | Path, device: str = "cpu"):
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir), add_pooling_layer=False)
     model = HeadsModel(encoder, meta["heads"])
     state = {k: v.float() for k, v in load_file(str(model_dir / WEIGHTS_FILE)).items()}
+    if "lora" in meta.get("base", {}):
+        merge_low_rank(model, state, meta["base"]["lora"])
     missing, unexpected = model.load_state_dict(state, strict="base" not in meta)
     if unexpected or any(k.startswith("heads.") for k in missing):
         raise ValueError(f"{model_dir} does not fit its encoder: unexpected {unexpected[:3]}, missing {missing[:3]}")
     model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     return model, tokenizer, meta
+
+
+def merge_low_rank(model: HeadsModel, state: dict[str, torch.Tensor], lora: dict) -> None:
+    """Fold each Linear's low-rank factors into its weight (W += alpha / rank * B @ A) and take
+    them out of `state`, so that what is left loads as a plain model."""
+    scale = lora["alpha"] / lora["rank"]
+    suffix = "." + LORA_A
+    for key in [k for k in state if k.endswith(suffix)]:
+        name = key[: -len(suffix)]
+        a, b = state.pop(key), state.pop(f"{name}.{LORA_B}")
+        with torch.no_grad():
+            model.get_submodule(name).weight += (b @ a) * scale
 
 
 def is_heads_dir(path: Path) -> bool:

@@ -37,6 +37,7 @@ from pipeline.hashing import file_sha256
 from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, HeadsModel, base_reference, save_heads_model, write_meta
 from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
 from pipeline_train.data import DEFAULT_BASE, SPLITS, base_encoder_path, load_task_data
+from pipeline_train.lora import add_lora
 
 
 def set_seed(seed: int) -> None:
@@ -66,6 +67,9 @@ def parse_args(argv):
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
     p.add_argument("--train-top-layers", type=int, default=None, metavar="K",
                    help="train only the encoder's top K layers (and the heads) and write them as a delta over --base")
+    p.add_argument("--lora-rank", type=int, default=None, metavar="R",
+                   help="train rank-R adapters on every encoder layer's Linears (and the heads) and write them as a delta over --base")
+    p.add_argument("--lora-alpha", type=float, default=None, help="adapter scale numerator (default: 2 x rank)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--name", default=None, help="model name in output rows (default: <base folder>-<task>, minilm-<task>)")
     # Required: a default would let a new model ship under an old version and break traceability of output rows.
@@ -73,6 +77,10 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.transfer and args.task != "stance":
         p.error("--transfer trains the stance mention head; it does not apply to --task sentiment")
+    if args.train_top_layers is not None and args.lora_rank is not None:
+        p.error("--train-top-layers and --lora-rank are two kinds of delta: choose one")
+    if (args.train_top_layers is not None or args.lora_rank is not None) and not args.base:
+        p.error("a delta (--train-top-layers, --lora-rank) is written over --base: name the base folder")
     return args
 
 
@@ -191,8 +199,14 @@ def main(argv=None) -> int:
         heads = {SENTENCE_HEAD: "text"}
         make_streams, repeats = sentiment_streams, [1]
     model = HeadsModel(encoder, heads).to(device)
+    delta = None
     if args.train_top_layers is not None:
         freeze_below(model, encoder.config.num_hidden_layers - args.train_top_layers)
+        delta = {"trained": f"top {args.train_top_layers} layers and the heads"}
+    elif args.lora_rank is not None:
+        lora = {"rank": args.lora_rank, "alpha": args.lora_alpha or 2.0 * args.lora_rank}
+        adapted = add_lora(model, lora["rank"], lora["alpha"])
+        delta = {"trained": f"rank-{lora['rank']} adapters on {adapted} Linears and the heads", "lora": lora}
     pad_id = tokenizer.pad_token_id or 0
 
     files, splits, transfer = load_task_data(args.task, data_dir, args.seed, args.max_examples, args.sst2_examples, args.transfer)
@@ -254,8 +268,8 @@ def main(argv=None) -> int:
         meta["target_heads"] = {"russia": "russia", "ukraine": "ukraine"}
         meta["combine"] = "target_head"
     trained = None
-    if args.train_top_layers is not None:
-        meta["base"] = {**base_reference(base), "trained": f"top {args.train_top_layers} layers and the heads"}
+    if delta:
+        meta["base"] = {**base_reference(base), **delta}
         trained = {n for n, p in model.named_parameters() if p.requires_grad}
     save_heads_model(model, tokenizer, out_dir, meta, trained)
     if args.task == "stance":

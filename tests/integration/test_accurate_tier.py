@@ -63,3 +63,31 @@ def test_a_delta_holds_only_what_training_changed_and_loads_over_the_base(base, 
     monkeypatch.setenv(accurate_base.BASE_ENV, str(tmp_path / "no-base"))
     with pytest.raises(ConfigError, match="make models-accurate"):
         load_stance(str(out), device="cpu")
+
+
+def test_a_low_rank_delta_is_small_and_folds_into_the_base_at_load(base, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    monkeypatch.setenv(accurate_base.BASE_ENV, str(base))
+    data = write_synthetic_data(tmp_path / "data")
+    out = tmp_path / "delta"
+    argv = ["--task", "stance", "--data-dir", str(data), "--out", str(out), "--base", str(base), "--lora-rank", "4",
+            "--lr", "1e-3", "--epochs", "1", "--max-examples", "8", "--batch-size", "8", "--version", "t"]
+    assert train.main(argv) == 0
+    delta = load_file(str(out / "model.safetensors"))
+    encoder_keys = [k for k in delta if k.startswith("encoder.")]
+    assert encoder_keys and all(k.endswith((".lora_A", ".lora_B")) for k in encoder_keys)
+    assert len(encoder_keys) == 2 * 6 * 12  # two factors for each of 6 Linears in 12 layers
+    assert (out / "model.safetensors").stat().st_size < 5_000_000
+    lora = json.loads((out / "labels.json").read_text())["base"]["lora"]
+    assert lora == {"rank": 4, "alpha": 8.0}
+
+    clf = load_stance(str(out), device="cpu")
+    loaded = dict(clf.model.named_parameters())
+    original = AutoModel.from_pretrained(base, add_pooling_layer=False)
+    q = "encoder.encoder.layer.5.attention.attn.q"
+    expected = original.encoder.layer[5].attention.attn.q.weight + 2.0 * delta[f"{q}.lora_B"].float() @ delta[f"{q}.lora_A"].float()
+    assert torch.allclose(loaded[f"{q}.weight"], expected, atol=1e-6)
+    assert not torch.equal(loaded[f"{q}.weight"], original.encoder.layer[5].attention.attn.q.weight)
+    assert clf.predict([("Russia", "News from Moscow.", [(10, 16)])]).shape == (1, 3)

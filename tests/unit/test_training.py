@@ -253,3 +253,46 @@ def test_the_cli_asks_for_the_train_extra_when_it_is_missing(monkeypatch, capsys
     err = capsys.readouterr().err
     assert err.startswith("error: train needs 'sklearn") and err.endswith(": install the train extra: pip install -e '.[train]'\n")
     assert err.count("\n") == 1
+
+
+def test_low_rank_adapters_train_only_themselves_and_fold_into_the_base_at_load():
+    from transformers import BertConfig, BertModel
+
+    from pipeline.heads import HeadsModel, merge_low_rank
+    from pipeline_train.lora import add_lora
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    base = BertModel(config, add_pooling_layer=False)
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    model = HeadsModel(base, {"mention": "pair"})
+    assert add_lora(model, rank=2, alpha=4) == 2 * 6  # q, k, v, attention output, intermediate, output per layer
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith("heads.") or n.endswith((".lora_A", ".lora_B")) for n in trained)
+    with torch.no_grad():  # B starts at zero; give it something to fold in
+        for name, param in model.named_parameters():
+            if name.endswith(".lora_B"):
+                param.normal_()
+    model.eval()
+    batch = {"input_ids": torch.tensor([[2, 5, 7, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long),
+             "token_type_ids": torch.zeros(1, 4, dtype=torch.long), "target_mask": torch.tensor([[0, 1, 0, 0]])}
+    adapted = model.probs(batch, ["mention"])
+
+    plain = BertModel(config, add_pooling_layer=False)
+    plain.load_state_dict(base_state)
+    loaded = HeadsModel(plain, {"mention": "pair"}).eval()
+    delta = {n: p.detach().clone() for n, p in model.named_parameters() if n in trained}
+    loaded.load_state_dict({k: v for k, v in delta.items() if k.startswith("heads.")}, strict=False)
+    assert not torch.allclose(loaded.probs(batch, ["mention"]), adapted, atol=1e-3)  # the adapters matter
+    merge_low_rank(loaded, delta, {"rank": 2, "alpha": 4})
+    assert all(k.startswith("heads.") for k in delta)  # the factors were taken out
+    assert torch.allclose(loaded.probs(batch, ["mention"]), adapted, atol=1e-5)
+
+
+def test_a_delta_needs_a_base_and_one_kind(capsys):
+    for extra, message in ((["--lora-rank", "4"], "name the base folder"),
+                           (["--base", "b", "--lora-rank", "4", "--train-top-layers", "2"], "choose one")):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--task", "stance", "--out", "x", "--version", "1", *extra])
+        assert message in capsys.readouterr().err

@@ -1,0 +1,52 @@
+"""Low-rank adapters (LoRA, Hu et al. 2021) for training a delta over a frozen base encoder.
+
+Each Linear of the encoder's layers becomes a LoRALinear: the base weight stays frozen and the layer
+learns W + (alpha / rank) * B @ A, with A (rank x in) and B (out x rank). Only A, B and the heads are
+trained and saved; pipeline.heads.merge_low_rank folds B @ A into the base weight at load, so the
+loaded model is a plain encoder and runs as fast as the base.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from pipeline.heads import LORA_A, LORA_B, HeadsModel
+
+
+class LoRALinear(nn.Linear):
+    """A frozen Linear plus a trained low-rank update. B starts at zero, so training starts from the base."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.1):
+        super().__init__(base.in_features, base.out_features, bias=base.bias is not None,
+                         device=base.weight.device, dtype=base.weight.dtype)
+        with torch.no_grad():
+            self.weight.copy_(base.weight)
+            if base.bias is not None:
+                self.bias.copy_(base.bias)
+        self.weight.requires_grad = False
+        if self.bias is not None:
+            self.bias.requires_grad = False
+        self.scale = alpha / rank
+        self.lora_dropout = nn.Dropout(dropout)
+        setattr(self, LORA_A, nn.Parameter(torch.empty(rank, base.in_features)))
+        setattr(self, LORA_B, nn.Parameter(torch.zeros(base.out_features, rank)))
+        nn.init.kaiming_uniform_(getattr(self, LORA_A), a=math.sqrt(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        update = self.lora_dropout(x) @ getattr(self, LORA_A).T @ getattr(self, LORA_B).T
+        return super().forward(x) + update * self.scale
+
+
+def add_lora(model: HeadsModel, rank: int, alpha: float) -> int:
+    """Freeze the encoder and give every Linear of its layers a low-rank adapter; return how many."""
+    for param in model.encoder.parameters():
+        param.requires_grad = False
+    targets = [(name, module) for name, module in model.encoder.named_modules()
+               if isinstance(module, nn.Linear) and ".layer." in f".{name}"]
+    for name, module in targets:
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.encoder.get_submodule(parent_name), child, LoRALinear(module, rank, alpha))
+    return len(targets)
