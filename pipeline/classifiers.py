@@ -179,7 +179,13 @@ def _first_mention(target: str, text: str, spans) -> str:
     return target
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
+def shipped_int8_rule(name: str) -> bool:
+    """Which Linear layers quantize_int8 makes int8 by default: the encoder's, but for each layer's
+    feed-forward up-projection (`intermediate`) and the heads (see quantize_int8)."""
+    return not name.startswith("heads.") and ".intermediate." not in f".{name}."
+
+
+def quantize_int8(model: nn.Module, rule=shipped_int8_rule) -> nn.Module:
     """Dynamic int8 for the encoder's Linear layers, with per-output-channel weight scales
     (per-tensor scales lose more agreement with fp32). CPU only.
 
@@ -187,7 +193,8 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     block's LayerNorm output, has a few large-valued dimensions that one 7-bit activation scale
     per batch resolves poorly (quantizing it cost up to 1.8 macro-F1; without it no model we
     measured lost more than 1 point, docs/models.md), and our classification heads (tiny, and
-    where rounding would reach the labels directly)."""
+    where rounding would reach the labels directly). `rule(module name)` says which Linears
+    become int8 (scripts/int8_rules.py compares rules)."""
     import warnings
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
@@ -195,7 +202,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     spec = {
         name: per_channel_dynamic_qconfig
         for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and not name.startswith("heads.") and ".intermediate." not in f".{name}."
+        if isinstance(module, nn.Linear) and rule(name)
     }
     with warnings.catch_warnings():
         # torch.ao's eager quantization warns that it is moving to the separate torchao package.

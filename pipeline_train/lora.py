@@ -19,7 +19,7 @@ from pipeline.heads import LORA_A, LORA_B, HeadsModel
 class LoRALinear(nn.Linear):
     """A frozen Linear plus a trained low-rank update. B starts at zero, so training starts from the base."""
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.1):
+    def __init__(self, base: nn.Linear, rank: int, alpha: float):
         super().__init__(base.in_features, base.out_features, bias=base.bias is not None,
                          device=base.weight.device, dtype=base.weight.dtype)
         with torch.no_grad():
@@ -30,13 +30,14 @@ class LoRALinear(nn.Linear):
         if self.bias is not None:
             self.bias.requires_grad = False
         self.scale = alpha / rank
-        self.lora_dropout = nn.Dropout(dropout)
         setattr(self, LORA_A, nn.Parameter(torch.empty(rank, base.in_features)))
         setattr(self, LORA_B, nn.Parameter(torch.zeros(base.out_features, rank)))
         nn.init.kaiming_uniform_(getattr(self, LORA_A), a=math.sqrt(5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        update = self.lora_dropout(x) @ getattr(self, LORA_A).T @ getattr(self, LORA_B).T
+        # No dropout on the adapter's input: it cost 15 % of a training step on the CPU (a copy of
+        # every Linear's input) and the encoder's own dropout still applies.
+        update = x @ getattr(self, LORA_A).T @ getattr(self, LORA_B).T
         return super().forward(x) + update * self.scale
 
 

@@ -1,0 +1,22 @@
+"""The int8 study's names for an encoder's Linears, for both encoders we use (BERT-style MiniLM, MPNet)."""
+
+from pipeline.classifiers import shipped_int8_rule
+from scripts.int8_rules import kind, rules
+
+BERT = ["encoder.encoder.layer.0.attention.self.query", "encoder.encoder.layer.0.attention.output.dense",
+        "encoder.encoder.layer.0.intermediate.dense", "encoder.encoder.layer.0.output.dense"]
+MPNET = ["encoder.encoder.layer.11.attention.attn.q", "encoder.encoder.layer.11.attention.attn.o",
+         "encoder.encoder.layer.11.intermediate.dense", "encoder.encoder.layer.11.output.dense"]
+
+
+def test_each_linear_has_its_kind_and_the_heads_none():
+    for names in (BERT, MPNET):
+        assert [kind(n) for n in names] == ["attention", "attention", "up", "down"]
+    assert kind("heads.mention") is None
+
+
+def test_the_shipped_rule_is_attention_and_down_and_the_top_half_rules_skip_lower_layers():
+    named = rules(12)
+    for name in BERT + MPNET + ["heads.mention"]:
+        assert named["shipped (attention + down)"](name) == (kind(name) in ("attention", "down")) == shipped_int8_rule(name)
+    assert not named["every Linear, top half of the layers"](BERT[0]) and named["every Linear, top half of the layers"](MPNET[2])
