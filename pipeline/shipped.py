@@ -2,8 +2,8 @@
 
 `sentiment.model` / `stance.model` take a tier name, a model folder, or a Hugging Face model id:
   builtin   the small tier: a fine-tuned all-MiniLM-L6-v2, whole, in pipeline/models/<task>
-  accurate  the accurate tier: a delta (top layers and heads) in pipeline/models/<task>_accurate over
-            all-mpnet-base-v2, which each machine installs once (pipeline.accurate_base)
+  accurate  the accurate tier: a delta (low-rank adapters and heads) in pipeline/models/<task>_accurate
+            over all-mpnet-base-v2, which each machine installs once (pipeline.accurate_base)
 """
 
 from __future__ import annotations

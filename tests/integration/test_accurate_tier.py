@@ -12,6 +12,7 @@ import torch
 from pipeline import accurate_base
 from pipeline.classifiers import load_stance
 from pipeline.errors import ConfigError
+from pipeline.labels import STANCE_LABELS
 from pipeline_train import train
 from tests.unit.test_training import write_synthetic_data
 
@@ -91,3 +92,43 @@ def test_a_low_rank_delta_is_small_and_folds_into_the_base_at_load(base, tmp_pat
     assert torch.allclose(loaded[f"{q}.weight"], expected, atol=1e-6)
     assert not torch.equal(loaded[f"{q}.weight"], original.encoder.layer[5].attention.attn.q.weight)
     assert clf.predict([("Russia", "News from Moscow.", [(10, 16)])]).shape == (1, 3)
+
+
+def test_the_shipped_accurate_stance_model_is_a_small_delta_that_reads_stance(base, monkeypatch):
+    from safetensors.torch import load_file
+
+    from pipeline.shipped import model_folder
+
+    folder = model_folder("accurate", "stance")
+    assert (folder / "model.safetensors").stat().st_size < 30_000_000
+    assert all(k.startswith("heads.") or k.endswith((".lora_A", ".lora_B")) for k in load_file(str(folder / "model.safetensors")))
+    monkeypatch.setenv(accurate_base.BASE_ENV, str(base))
+    clf = load_stance("accurate", device="cpu")
+    assert clf.model_id().startswith("all-mpnet-base-v2-stance 1 ")
+    cases = [
+        ("NATO", "NATO's reckless expansion to our borders is a direct threat to peace and must be stopped.", "against"),
+        ("NATO", "NATO foreign ministers will meet in Brussels on Tuesday.", "neutral"),
+        ("Russia", "Russia's brutal invasion has killed thousands of innocent civilians.", "against"),
+        ("Ukraine", "We stand with the brave people of Ukraine and will keep supporting them.", "favor"),
+    ]
+    items = [(target, text, [(text.index(target), text.index(target) + len(target))]) for target, text, _ in cases]
+    assert [STANCE_LABELS[i] for i in clf.predict(items).argmax(1)] == [label for *_, label in cases]
+
+
+def test_a_job_on_the_accurate_tier_says_so_in_its_rows_and_manifest(base, tmp_path):
+    import pandas as pd
+
+    from tests.conftest import ROOT
+    from tests.integration.conftest import cli
+
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "NATO's reckless expansion to our borders is a direct threat to peace."}) + "\n")
+    out = tmp_path / "out"
+    result = cli("run", str(corpus), "--out", str(out), "--job", "acc", "--workers", "1", "--quiet",
+                 "--config", str(ROOT / "configs" / "accurate.yaml"), env={"HF_HUB_OFFLINE": "1", accurate_base.BASE_ENV: str(base)})
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "_jobs" / "acc.json").read_text())
+    assert manifest["tiers"] == {"sentiment": "builtin", "stance": "accurate"}
+    stances = pd.read_parquet(out / "stances")
+    nato = stances[stances.target == "NATO"].iloc[0]
+    assert nato.stance == "against" and nato.stance_model.startswith("all-mpnet-base-v2-stance 1 ")
