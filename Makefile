@@ -30,6 +30,7 @@ run: $(STAMP)
 
 # The accurate tier's base encoder (all-mpnet-base-v2, ~440 MB), downloaded with pinned hashes and
 # checked against the official release; into ~/.cache/nlp-pipeline unless NLP_PIPELINE_ACCURATE_BASE says otherwise.
+# Run again, it finds the verified install and does nothing.
 models-accurate: $(STAMP)
 	$(BIN)/nlp-pipeline install-accurate-base
 
