@@ -22,7 +22,7 @@ def _model_files(spec: str, task: str) -> dict[str, dict]:
     folder = model_folder(spec, task)
     found = {}
     if folder.is_dir():
-        _check_base(folder, task)
+        folder = _encoder_folder(folder, task)
         for name in ("config.json", "tokenizer_config.json"):
             if (folder / name).is_file():
                 found[name] = json.loads((folder / name).read_text(encoding="utf-8"))
@@ -49,17 +49,19 @@ def _model_files(spec: str, task: str) -> dict[str, dict]:
     return found
 
 
-def _check_base(folder: Path, task: str) -> None:
-    """A delta model (the accurate tier) needs its base encoder installed and intact on this machine."""
+def _encoder_folder(folder: Path, task: str) -> Path:
+    """Where a model's encoder config and tokenizer are: the folder itself, or for a delta model (the
+    accurate tier) its base encoder, which must be installed and intact on this machine."""
     meta = folder / "labels.json"
     reference = json.loads(meta.read_text(encoding="utf-8")).get("base") if meta.is_file() else None
-    if reference is not None:
-        from pipeline import accurate_base
+    if reference is None:
+        return folder
+    from pipeline import accurate_base
 
-        try:
-            accurate_base.verified_base(reference)
-        except ConfigError as exc:
-            raise ConfigError(f"{task}.model: {exc}") from None
+    try:
+        return accurate_base.verified_base(reference)
+    except ConfigError as exc:
+        raise ConfigError(f"{task}.model: {exc}") from None
 
 
 def token_limit(files: dict[str, dict]) -> int | None:

@@ -7,8 +7,8 @@ a head of their own). Written by training (pipeline_train), read by pipeline.cla
 A delta model (labels.json has "base": name and sha256 of the base encoder's weights) holds only
 what training changed: the heads, and either the encoder's unfrozen top layers or low-rank factors
 (labels.json "base"."lora": rank and alpha; tensors <Linear>.lora_A and <Linear>.lora_B) that are
-folded into the base's weights at load. Loading it loads the verified base first
-(pipeline.accurate_base) and puts the delta over it.
+folded into the base's weights at load. Its encoder config and tokenizer are the base's, read from
+the verified base (pipeline.accurate_base), which loading puts the delta over.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def write_meta(model_dir: str | Path, meta: dict) -> None:
 
 
 def save_heads_model(model: HeadsModel, tokenizer, out_dir: str | Path, meta: dict, trained: set[str] | None = None) -> str:
-    """Write fp16 weights (only the `trained` tensors when given: a delta over meta["base"]), the
-    encoder config, tokenizer and labels.json; return the weights' sha256."""
+    """Write fp16 weights (only the `trained` tensors when given: a delta over meta["base"]) and
+    labels.json, and for a whole model the encoder config and tokenizer; return the weights' sha256."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -94,8 +94,9 @@ def save_heads_model(model: HeadsModel, tokenizer, out_dir: str | Path, meta: di
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items() if trained is None or k in trained}
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
     (out / WEIGHTS_FILE).chmod(0o644)  # safetensors creates it owner-only; installed packages need it readable
-    model.encoder.config.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    if "base" not in meta:
+        model.encoder.config.save_pretrained(out)
+        tokenizer.save_pretrained(out)
     write_meta(out, meta)
     return file_sha256(out / WEIGHTS_FILE)
 
@@ -113,8 +114,9 @@ def load_heads_model(model_dir: str | Path, device: str = "cpu"):
 
     model_dir = Path(model_dir)
     meta = json.loads((model_dir / META_FILE).read_text())
+    encoder_dir = model_dir
     if "base" in meta:
-        base = accurate_base.verified_base(meta["base"])
+        base = encoder_dir = accurate_base.verified_base(meta["base"])
         # The base's pooler is left out (add_pooling_layer=False): transformers' report of its
         # unused weights, and its progress bar, would otherwise land in every worker's log at every load.
         verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
@@ -136,7 +138,7 @@ def load_heads_model(model_dir: str | Path, device: str = "cpu"):
     if unexpected or any(k.startswith("heads.") for k in missing):
         raise ValueError(f"{model_dir} does not fit its encoder: unexpected {unexpected[:3]}, missing {missing[:3]}")
     model.to(device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
     return model, tokenizer, meta
 
 

@@ -149,7 +149,7 @@ def main(argv=None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     if args.card:
-        update_card(Path(args.card), results, " ".join(argv if argv is not None else sys.argv[1:]))
+        update_card(Path(args.card), results, reproducing_command(argv if argv is not None else sys.argv[1:]))
     return 0
 
 
@@ -226,6 +226,19 @@ LIMITS = {
 }
 
 
+def reproducing_command(argv: list[str]) -> str:
+    """The arguments that decide the scores, for the card: where this run wrote (--json, --card) is left out."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--card"):
+            skip = True
+        elif not arg.startswith(("--json=", "--card=")):
+            kept.append(arg)
+    return " ".join(kept)
+
+
 def update_card(model_dir: Path, results: dict, command: str) -> None:
     """Store one evaluate run in model_dir/metrics.json (ours or a baseline) and re-render README.md."""
     meta = json.loads((model_dir / META_FILE).read_text())
@@ -276,6 +289,17 @@ def tier_name(model_dir: Path, task: str) -> str:
     return next((tier for tier in TIERS if model_folder(tier, task).resolve() == model_dir.resolve()), str(model_dir))
 
 
+# What `quantize: auto` (the default) does with a model, by tier (pipeline.classifiers._load).
+QUANTIZE_NOTE = {
+    "builtin": "On a CPU the pipeline runs the small sentiment model with dynamic int8 weights by default "
+               "(`sentiment.quantize: auto`) and the small stance model in fp32 (`stance.quantize: none`); column "
+               "`ours-int8`, where present, is what int8 weights give.",
+    "accurate": "It runs in fp32 unless `quantize: int8` is set: int8 on every Linear costs this encoder about 12 points "
+                "(docs/models.md, Accurate tier).",
+}
+OWN_MODEL_QUANTIZE = "It runs in fp32 unless `quantize: int8` is set."
+
+
 def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
     task = meta["task"]
     cfg_path = model_dir / "training_config.json"
@@ -295,10 +319,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "",
         DESIGN[task],
         "",
-        "Weights: `model.safetensors`, fp16 (cast to fp32 at load). On a CPU the pipeline runs the shipped sentiment "
-        "model with dynamic int8 weights by default (`sentiment.quantize: auto`) and the stance model in fp32 "
-        "(`stance.quantize: none`); column `ours-int8` below is what `quantize: auto` or `int8` gives. Any other model "
-        "runs in fp32 unless `quantize: int8` is set. "
+        f"Weights: `model.safetensors`, fp16 (cast to fp32 at load). {QUANTIZE_NOTE.get(tier_name(model_dir, task), OWN_MODEL_QUANTIZE)} "
         f"Base encoder: {base_encoder_line(cfg.get('base_encoder', D.DEFAULT_BASE), meta)}",
         "",
         "## Training data",

@@ -13,32 +13,26 @@ import math
 import torch
 from torch import nn
 
-from pipeline.heads import LORA_A, LORA_B, HeadsModel
+from pipeline.heads import HeadsModel
 
 
-class LoRALinear(nn.Linear):
-    """A frozen Linear plus a trained low-rank update. B starts at zero, so training starts from the base."""
+class LoRALinear(nn.Module):
+    """The base's own frozen Linear (shared, not copied) plus a trained low-rank update.
+    B starts at zero, so training starts from the base. The factors' attribute names are the
+    ones pipeline.heads.merge_low_rank looks for (LORA_A, LORA_B); the unit test folds them."""
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float):
-        super().__init__(base.in_features, base.out_features, bias=base.bias is not None,
-                         device=base.weight.device, dtype=base.weight.dtype)
-        with torch.no_grad():
-            self.weight.copy_(base.weight)
-            if base.bias is not None:
-                self.bias.copy_(base.bias)
-        self.weight.requires_grad = False
-        if self.bias is not None:
-            self.bias.requires_grad = False
+        super().__init__()
+        self.base = base.requires_grad_(False)
         self.scale = alpha / rank
-        setattr(self, LORA_A, nn.Parameter(torch.empty(rank, base.in_features)))
-        setattr(self, LORA_B, nn.Parameter(torch.zeros(base.out_features, rank)))
-        nn.init.kaiming_uniform_(getattr(self, LORA_A), a=math.sqrt(5))
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, device=base.weight.device))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, device=base.weight.device))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # No dropout on the adapter's input: it cost 15 % of a training step on the CPU (a copy of
         # every Linear's input) and the encoder's own dropout still applies.
-        update = x @ getattr(self, LORA_A).T @ getattr(self, LORA_B).T
-        return super().forward(x) + update * self.scale
+        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scale
 
 
 def add_lora(model: HeadsModel, rank: int, alpha: float) -> int:

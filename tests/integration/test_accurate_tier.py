@@ -84,6 +84,8 @@ def test_a_low_rank_delta_is_small_and_folds_into_the_base_at_load(base, tmp_pat
     assert (out / "model.safetensors").stat().st_size < 5_000_000
     lora = json.loads((out / "labels.json").read_text())["base"]["lora"]
     assert lora == {"rank": 4, "alpha": 8.0}
+    # The encoder config and tokenizer are the base's: the delta does not copy them.
+    assert sorted(p.name for p in out.iterdir()) == ["data_hashes.json", "labels.json", "model.safetensors", "training_config.json"]
 
     clf = load_stance(str(out), device="cpu")
     loaded = dict(clf.model.named_parameters())
@@ -102,6 +104,7 @@ def test_the_shipped_accurate_stance_model_is_a_small_delta_that_reads_stance(ba
 
     folder = model_folder("accurate", "stance")
     assert (folder / "model.safetensors").stat().st_size < 30_000_000
+    assert not list(folder.glob("tokenizer*")) and not (folder / "config.json").exists()  # the base's own
     assert all(k.startswith("heads.") or k.endswith((".lora_A", ".lora_B")) for k in load_file(str(folder / "model.safetensors")))
     monkeypatch.setenv(accurate_base.BASE_ENV, str(base))
     clf = load_stance("accurate", device="cpu")

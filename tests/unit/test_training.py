@@ -143,6 +143,9 @@ def test_tiny_training_run_writes_loadable_model(tmp_path, task):
     assert json.loads((tmp_path / "m.json").read_text())["tasks"][task]["quantize"] == "int8"
     columns = json.loads((out / "metrics.json").read_text())["results"]
     assert columns["ours"]["quantize"] == "none" and columns["ours-int8"]["quantize"] == "int8"
+    # The card's commands say what was measured, not where this run wrote it.
+    assert columns["ours"]["command"].startswith("--model ") and "--json" not in columns["ours"]["command"]
+    assert "--card" not in columns["ours"]["command"] and str(tmp_path / "m.json") not in columns["ours"]["command"]
     card = (out / "README.md").read_text()
     assert "## Scores" in card and f"Base encoder: `{base}`" in card
 
