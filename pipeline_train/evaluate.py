@@ -67,9 +67,8 @@ def scores(gold: list[str], pred: list[str], labels) -> dict:
 def _keep(examples, source: str, split: str, seed: int):
     if split == "all":
         return examples
-    test, val = D.SPLITS[source]
     wanted = "val" if split == "dev" else "test"
-    return [e for e in examples if D.split_of(e.key, seed, test, val) == wanted]
+    return [e for e in examples if D.split_of_example(source, e.key, seed) == wanted]
 
 
 def eval_stance(clf, args) -> dict:
@@ -96,11 +95,13 @@ def eval_sentiment(clf, args) -> dict:
         probs = clf.predict([e.text for e in exs])
         out[f"newsmtsc:{Path(path).name}"] = scores([e.label for e in exs], [SENTIMENT_LABELS[i] for i in probs.argmax(1)], SENTIMENT_LABELS)
     for path in args.sst2:
-        exs = _keep(D.read_sst2(path), "sst2", args.split, args.seed)
+        # Full sentences only: the unit the pipeline scores (phrases are easier: 0.913 against 0.875
+        # for the small model).
+        exs = [e for e in _keep(D.read_sst2(path), "sst2", args.split, args.seed) if D.is_full_sentence(e)]
         probs = clf.predict([e.text for e in exs])
         # Binary reading: which of positive / negative is more probable (neutral is ignored).
         pred = np.where(probs[:, 2] > probs[:, 0], "positive", "negative").tolist()
-        name = f"sst2:{Path(path).name}" + (f":{args.split}" if args.split != "all" else "")
+        name = f"sst2-sentences:{Path(path).name}" + (f":{args.split}" if args.split != "all" else "")
         out[name] = scores([e.label for e in exs], pred, ("negative", "positive"))
     return out
 

@@ -11,8 +11,8 @@ Sentiment: one "sentence" head over NewsMTSC sentences (label from their targets
   see data.newsmtsc_sentence_label) mixed with a seeded sample of SST-2 (binary; its examples
   never carry the neutral label, the news sentences teach neutral).
 
-Held-out parts (seeded hash splits, see data.split_of): RUW 15% test + 10% val, SST-2 5% test +
-2% val, NewsMTSC train 10% val. The best epoch is chosen on the val parts only; devtest_mt, the
+Held-out parts (seeded hash splits, see data.split_of_example): RUW 15% test + 10% val, SST-2
+15% test + 5% val of its full sentences (each phrase with its sentences), NewsMTSC train 10% val. The best epoch is chosen on the val parts only; devtest_mt, the
 RUW test part and the SST-2 test part are only scored at the end.
 """
 
@@ -45,6 +45,9 @@ def set_seed(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
+
+
+SPLIT_METHOD = {"sst2": "sha256(seed:sentence) fraction of full sentences; each phrase held out with its sentences"}
 
 
 def parse_args(argv):
@@ -284,7 +287,7 @@ def main(argv=None) -> int:
         "epochs": epochs,
         "base_encoder": args.base or DEFAULT_BASE,
         "transfer_set": transfer,
-        "splits": {k: {"test": v[0], "val": v[1], "method": "sha256(seed:key) fraction"} for k, v in SPLITS.items()},
+        "splits": {k: {"test": v[0], "val": v[1], "method": SPLIT_METHOD.get(k, "sha256(seed:key) fraction")} for k, v in SPLITS.items()},
         "examples": counts,
         "steps": total,
         "history": history,

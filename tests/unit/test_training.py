@@ -89,6 +89,23 @@ def test_split_is_seeded_and_order_free():
     assert a != [D.split_of(k, 14, 0.15, 0.10) for k in keys]
 
 
+def test_sst2_phrases_are_held_out_with_every_sentence_they_occur_in(tmp_path):
+    rows = {"the film is a dull mess .": 0, "a dull mess": 0, "dull": 0, "the music is dull but the cast shines": 1,
+            "the cast shines": 1, "shines": 1}
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\n" + "".join(f"{text} \t{label}\n" for text, label in rows.items()))
+    items = {e.text: e for e in D.read_sst2(path)}
+    assert {t for t, e in items.items() if D.is_full_sentence(e)} == {"the film is a dull mess .", "the music is dull but the cast shines"}
+    assert items["dull"].key.split("\n") == ["the film is a dull mess .", "the music is dull but the cast shines"]
+    assert items["the cast shines"].key == "the music is dull but the cast shines"
+    for seed in range(40):
+        split = {t: D.split_of_example("sst2", e.key, seed) for t, e in items.items()}
+        first, second = split["the film is a dull mess ."], split["the music is dull but the cast shines"]
+        assert split["a dull mess"] == first and split["shines"] == second
+        # A phrase of two sentences trains only when both do.
+        assert (split["dull"] == "train") == (first == second == "train")
+
+
 def test_readers(tmp_path):
     root = write_synthetic_data(tmp_path)
     targets = D.read_newsmtsc_targets(root / "newsmtsc" / "train.jsonl")
@@ -212,7 +229,7 @@ def test_vader_baseline_runs(tmp_path, capsys):
     argv = ["--baseline", "vader", "--newsmtsc", str(root / "newsmtsc" / "devtest_mt.jsonl"), "--ruw", str(root / "ruw" / "train.csv"), "--sst2", str(root / "sst2" / "train.tsv")]
     assert evaluate.main(argv) == 0
     out = capsys.readouterr().out
-    assert "ruw:train.csv:Russia" in out and "sst2:train.tsv" in out
+    assert "ruw:train.csv:Russia" in out and "sst2-sentences:train.tsv" in out
 
 
 def test_real_data_splits_are_disjoint():
@@ -223,6 +240,11 @@ def test_real_data_splits_are_disjoint():
     test_keys = {e.key for e in splits["test"]["ruw"]}
     assert train_keys and test_keys and not train_keys & test_keys
     assert 0.12 < len(test_keys) / 4200 < 0.18
+    _, splits, _ = D.load_task_data("sentiment", SHARED, 13, None, 10**6)
+    test_sentences = [f" {e.text} " for e in splits["test"]["sst2"] if D.is_full_sentence(e)]
+    assert 900 < len(test_sentences) < 1200
+    inside = {f" {e.text} " for e in splits["train"]["sst2"]}
+    assert not any(phrase in sentence for sentence in test_sentences[:300] for phrase in inside)
 
 
 def test_a_source_with_repeat_zero_gets_no_batches():
