@@ -2,6 +2,7 @@
 more than a point: macro-F1 on NewsMTSC devtest_mt for fp32 and for each rule, with sentences/s.
 
     python scripts/int8_rules.py --model DIR [--newsmtsc ../shared/data/newsmtsc/devtest_mt.jsonl] [--json out.json]
+        [--rule "attention + up" ...]
 
 The rules name Linears by kind: `attention` (query, key, value and the attention's output
 projection), `up` (the feed-forward up-projection, `intermediate`), `down` (the feed-forward
@@ -49,6 +50,7 @@ def rules(n_layers: int) -> dict:
         "attention only": lambda name: kind(name) == "attention",
         "down only": lambda name: kind(name) == "down",
         "up only": lambda name: kind(name) == "up",
+        "attention + up": lambda name: kind(name) in ("attention", "up"),
         "attention + down, top half of the layers": lambda name: kind(name) in ("attention", "down") and top(name),
         "every Linear, top half of the layers": lambda name: kind(name) is not None and top(name),
     }
@@ -67,7 +69,11 @@ def main(argv=None) -> int:
     ap.add_argument("--newsmtsc", default=str(ROOT.parent / "shared" / "data" / "newsmtsc" / "devtest_mt.jsonl"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--rule", action="append", default=None, metavar="NAME", help="measure only these rules (repeatable; default: all)")
     args = ap.parse_args(argv)
+    unknown = set(args.rule or ()) - set(rules(0))  # the names do not depend on the layer count
+    if unknown:
+        ap.error(f"unknown rule {sorted(unknown)}; the rules are {sorted(rules(0))}")
     torch.set_num_threads(args.threads)
 
     examples = read_newsmtsc_targets(args.newsmtsc)
@@ -75,7 +81,8 @@ def main(argv=None) -> int:
     gold = [e.label for e in examples]
     clf = load_stance(args.model, device="cpu")
     fp32 = clf.model
-    variants = {"fp32": None, **rules(fp32.encoder.config.num_hidden_layers)}
+    named = rules(fp32.encoder.config.num_hidden_layers)
+    variants = {"fp32": None, **{name: rule for name, rule in named.items() if not args.rule or name in args.rule}}
     results = {}
     for label, rule in variants.items():
         clf.model = fp32 if rule is None else quantize_int8(copy.deepcopy(fp32), rule)

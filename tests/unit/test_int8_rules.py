@@ -20,3 +20,14 @@ def test_the_shipped_rule_is_attention_and_down_and_the_top_half_rules_skip_lowe
     for name in BERT + MPNET + ["heads.mention"]:
         assert named["shipped (attention + down)"](name) == (kind(name) in ("attention", "down")) == shipped_int8_rule(name)
     assert not named["every Linear, top half of the layers"](BERT[0]) and named["every Linear, top half of the layers"](MPNET[2])
+    assert [named["attention + up"](n) for n in MPNET] == [True, True, True, False]
+
+
+def test_an_unknown_rule_name_is_refused_with_the_known_ones(capsys):
+    import pytest
+
+    from scripts.int8_rules import main
+
+    with pytest.raises(SystemExit):
+        main(["--model", "builtin", "--rule", "everything"])
+    assert "unknown rule ['everything']" in capsys.readouterr().err
