@@ -189,7 +189,7 @@ def test_unwritable_output_is_one_line_before_anything_starts(tmp_path, corpus, 
     [
         ("stance:\n  model: /no/such/model\n", "error: stance.model: no such model folder: /no/such/model"),
         ("sentiment:\n  model: someone/no-such-model\n", "error: sentiment.model: cannot load 'someone/no-such-model'"),
-        ("sentiment:\n  model: accurate\n", "error: sentiment.model: this version ships no accurate sentiment model"),
+        ("sentiment:\n  model: accurate\n", "error: sentiment.model: the accurate tier needs all-mpnet-base-v2 at "),
         ("stance:\n  model: accurate\n", "error: stance.model: the accurate tier needs all-mpnet-base-v2 at "),
         ("stance:\n  max_length: 4096\n", "error: stance.max_length: 4096 is above the model's limit of 512 tokens"),
         ("ner:\n  model: en_core_web_nope\n", "error: ner.model: 'en_core_web_nope' is neither"),
