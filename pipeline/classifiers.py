@@ -15,6 +15,7 @@ on CUDA when present.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from torch import nn
 from pipeline.config import QUANTIZE_MODES
 from pipeline.encoding import encode_pairs, encode_texts, resolve_device, run_batches
 from pipeline.hashing import file_sha256
-from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, WEIGHTS_FILE, is_heads_dir, load_heads_model
+from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, WEIGHTS_FILE, HeadsModel, is_heads_dir, load_heads_model
 from pipeline.labels import NLI_HYPOTHESES, TASK_LABELS, map_labels, nli_entailment_index
 from pipeline.shipped import TIERS, model_folder
 
@@ -179,22 +180,42 @@ def _first_mention(target: str, text: str, spans) -> str:
     return target
 
 
-def shipped_int8_rule(name: str) -> bool:
-    """Which Linear layers quantize_int8 makes int8 by default: the encoder's, but for each layer's
-    feed-forward up-projection (`intermediate`) and the heads (see quantize_int8)."""
-    return not name.startswith("heads.") and ".intermediate." not in f".{name}."
+def linear_kind(name: str) -> str | None:
+    """attention / up / down for a Linear of an encoder layer (BERT and MPNet names), None for any
+    other Linear (our heads, a classifier head)."""
+    if not re.search(r"\.layer\.\d+\.", name):
+        return None
+    if ".intermediate." in name:
+        return "up"
+    if ".attention." in name:
+        return "attention"
+    return "down"
 
 
-def quantize_int8(model: nn.Module, rule=shipped_int8_rule) -> nn.Module:
+# The one kind of Linear that int8 breaks, per encoder architecture (scripts/int8_rules.py, docs/models.md):
+# MiniLM (bert) lost up to 1.8 points with the feed-forward up-projection in int8, mpnet 12 points
+# with the down-projection, while every other kind stays within a point.
+INT8_FRAGILE = {"bert": "up", "mpnet": "down"}
+
+
+def int8_rule(model_type: str):
+    """Which Linears quantize_int8 makes int8 for an architecture: each layer's, but its fragile kind."""
+    fragile = INT8_FRAGILE.get(model_type, "up")
+    return lambda name: linear_kind(name) not in (None, fragile)
+
+
+def quantize_int8(model: nn.Module, rule=None) -> nn.Module:
     """Dynamic int8 for the encoder's Linear layers, with per-output-channel weight scales
     (per-tensor scales lose more agreement with fp32). CPU only.
 
-    Stay fp32: each layer's feed-forward up-projection (`intermediate`), whose input, the attention
-    block's LayerNorm output, has a few large-valued dimensions that one 7-bit activation scale
-    per batch resolves poorly (quantizing it cost up to 1.8 macro-F1; without it no model we
-    measured lost more than 1 point, docs/models.md), and our classification heads (tiny, and
-    where rounding would reach the labels directly). `rule(module name)` says which Linears
-    become int8 (scripts/int8_rules.py compares rules)."""
+    Stay fp32: the kind of Linear int8 breaks in this architecture (INT8_FRAGILE; for MiniLM the
+    feed-forward up-projection, whose input, the attention block's LayerNorm output, has a few
+    large-valued dimensions that one 7-bit activation scale per batch resolves poorly), and the
+    classification heads (tiny, and where rounding would reach the labels directly). `rule(module
+    name)`, when given, says instead which Linears become int8 (scripts/int8_rules.py compares rules)."""
+    if rule is None:
+        config = model.encoder.config if isinstance(model, HeadsModel) else model.config
+        rule = int8_rule(config.model_type)
     import warnings
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic

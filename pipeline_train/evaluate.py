@@ -295,8 +295,9 @@ QUANTIZE_NOTE = {
     "builtin": "On a CPU the pipeline runs the small sentiment model with dynamic int8 weights by default "
                "(`sentiment.quantize: auto`) and the small stance model in fp32 (`stance.quantize: none`); column "
                "`ours-int8`, where present, is what int8 weights give.",
-    "accurate": "It runs in fp32 unless `quantize: int8` is set: int8 on every Linear costs this encoder about 12 points "
-                "(docs/models.md, Accurate tier).",
+    "accurate": "It runs in fp32 unless `quantize: int8` is set, which makes its attention and feed-forward "
+                "up-projections int8 and keeps the down-projections, which int8 breaks in this encoder, in fp32 "
+                "(column `ours-int8`; docs/models.md, Accurate tier).",
 }
 OWN_MODEL_QUANTIZE = "It runs in fp32 unless `quantize: int8` is set."
 

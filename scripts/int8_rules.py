@@ -7,7 +7,8 @@ more than a point: macro-F1 on NewsMTSC devtest_mt for fp32 and for each rule, w
 The rules name Linears by kind: `attention` (query, key, value and the attention's output
 projection), `up` (the feed-forward up-projection, `intermediate`), `down` (the feed-forward
 down-projection), each optionally only in the top half of the layers. The heads stay fp32 in every
-rule. `shipped` is pipeline.classifiers.shipped_int8_rule (attention + down).
+rule. What `quantize: int8` uses is pipeline.classifiers.int8_rule: attention + down for MiniLM,
+attention + up for mpnet.
 """
 
 from __future__ import annotations
@@ -24,16 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def kind(name: str) -> str | None:
-    """attention / up / down for an encoder layer's Linear, None for anything else (the heads)."""
-    if not re.search(r"\.layer\.\d+\.", name):
-        return None
-    if ".intermediate." in name:
-        return "up"
-    if ".attention." in name:
-        return "attention"
-    return "down"
+from pipeline.classifiers import linear_kind as kind  # noqa: E402 - after HF_HUB_OFFLINE is set
 
 
 def layer(name: str) -> int:
@@ -41,12 +33,10 @@ def layer(name: str) -> int:
 
 
 def rules(n_layers: int) -> dict:
-    from pipeline.classifiers import shipped_int8_rule
-
     top = lambda name: layer(name) >= n_layers // 2
     return {
         "every Linear": lambda name: kind(name) is not None,
-        "shipped (attention + down)": shipped_int8_rule,
+        "attention + down": lambda name: kind(name) in ("attention", "down"),
         "attention only": lambda name: kind(name) == "attention",
         "down only": lambda name: kind(name) == "down",
         "up only": lambda name: kind(name) == "up",

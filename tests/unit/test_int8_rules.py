@@ -1,6 +1,6 @@
 """The int8 study's names for an encoder's Linears, for both encoders we use (BERT-style MiniLM, MPNet)."""
 
-from pipeline.classifiers import shipped_int8_rule
+from pipeline.classifiers import int8_rule
 from scripts.int8_rules import kind, rules
 
 BERT = ["encoder.encoder.layer.0.attention.self.query", "encoder.encoder.layer.0.attention.output.dense",
@@ -15,10 +15,12 @@ def test_each_linear_has_its_kind_and_the_heads_none():
     assert kind("heads.mention") is None
 
 
-def test_the_shipped_rule_is_attention_and_down_and_the_top_half_rules_skip_lower_layers():
+def test_each_architecture_keeps_its_fragile_kind_in_fp32_and_the_top_half_rules_skip_lower_layers():
     named = rules(12)
-    for name in BERT + MPNET + ["heads.mention"]:
-        assert named["shipped (attention + down)"](name) == (kind(name) in ("attention", "down")) == shipped_int8_rule(name)
+    for name in BERT + ["heads.mention"]:
+        assert named["attention + down"](name) == (kind(name) in ("attention", "down")) == int8_rule("bert")(name)
+    for name in MPNET + ["heads.mention"]:
+        assert named["attention + up"](name) == (kind(name) in ("attention", "up")) == int8_rule("mpnet")(name)
     assert not named["every Linear, top half of the layers"](BERT[0]) and named["every Linear, top half of the layers"](MPNET[2])
     assert [named["attention + up"](n) for n in MPNET] == [True, True, True, False]
 
