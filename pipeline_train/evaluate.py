@@ -95,8 +95,7 @@ def eval_sentiment(clf, args) -> dict:
         probs = clf.predict([e.text for e in exs])
         out[f"newsmtsc:{Path(path).name}"] = scores([e.label for e in exs], [SENTIMENT_LABELS[i] for i in probs.argmax(1)], SENTIMENT_LABELS)
     for path in args.sst2:
-        # Full sentences only: the unit the pipeline scores (phrases are easier: 0.913 against 0.875
-        # for the small model).
+        # Full sentences only: the unit the pipeline scores.
         exs = [e for e in _keep(D.read_sst2(path), "sst2", args.split, args.seed) if D.is_full_sentence(e)]
         probs = clf.predict([e.text for e in exs])
         # Binary reading: which of positive / negative is more probable (neutral is ignored).
