@@ -116,14 +116,14 @@ def load_heads_model(model_dir: str | Path, device: str = "cpu"):
     meta = json.loads((model_dir / META_FILE).read_text())
     encoder_dir = model_dir
     if "base" in meta:
-        base = encoder_dir = accurate_base.verified_base(meta["base"])
+        encoder_dir = accurate_base.verified_base(meta["base"])
         # The base's pooler is left out (add_pooling_layer=False): transformers' report of its
         # unused weights, and its progress bar, would otherwise land in every worker's log at every load.
         verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         try:
-            encoder = AutoModel.from_pretrained(base, add_pooling_layer=False)
+            encoder = AutoModel.from_pretrained(encoder_dir, add_pooling_layer=False)
         finally:
             hf_logging.set_verbosity(verbosity)
             if bar:

@@ -24,6 +24,9 @@ DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2 (pip package gt-all-minil
 
 # Held-out fractions per source: (test, val). SST-2's are fractions of its full sentences (see read_sst2).
 SPLITS = {"ruw": (0.15, 0.10), "sst2": (0.15, 0.05), "newsmtsc": (0.0, 0.10)}
+# How each source is split, as training_config.json records it (split_of_example).
+SPLIT_METHOD = {source: "sha256(seed:key) fraction" for source in SPLITS} | {
+    "sst2": "sha256(seed:sentence) fraction of full sentences; each phrase held out with its sentences"}
 
 # NewsMTSC polarity codes: 2.0 negative, 4.0 neutral, 6.0 positive.
 NEWSMTSC_STANCE = {2.0: "against", 4.0: "neutral", 6.0: "favor"}
@@ -88,8 +91,8 @@ def split_of(key: str, seed: int, test: float, val: float) -> str:
 
 def split_of_example(source: str, key: str, seed: int) -> str:
     """The split of one example of `source`. An SST-2 key lists the full sentences the item occurs
-    in, one per line (read_sst2): the item is held out with the first of them that is held out, so
-    no held-out sentence has any of its phrases in training."""
+    in, one per line (read_sst2): the item goes to test if any of them does, else to val if any of
+    them does, so no held-out sentence has any of its phrases in training."""
     test, val = SPLITS[source]
     if source != "sst2":
         return split_of(key, seed, test, val)
@@ -214,19 +217,18 @@ def read_sst2(path: str | Path) -> list[TextExample]:
         i_text, i_label = header.index("sentence"), header.index("label")
         for row in reader:
             labelled[" ".join(row[i_text].split())] = "positive" if row[i_label] == "1" else "negative"
-    containers = {text: [] for text in labelled}
+    containers = {text: set() for text in labelled}
     for text in labelled:
         words = text.split()
         # Every shorter word span of this item that is an item itself lies inside it.
-        for i in range(len(words)):
-            for j in range(i + 1, len(words) + 1):
-                span = " ".join(words[i:j])
-                if j - i < len(words) and span in containers:
-                    containers[span].append(text)
+        spans = (" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1) if j - i < len(words))
+        for span in spans:
+            if span in containers:
+                containers[span].add(text)
     sentences = {text for text, inside in containers.items() if not inside}
     out = []
     for text, label in labelled.items():
-        key = text if text in sentences else "\n".join(sorted(c for c in set(containers[text]) if c in sentences))
+        key = text if text in sentences else "\n".join(sorted(containers[text] & sentences))
         out.append(TextExample(text, label, "sst2", key))
     return out
 

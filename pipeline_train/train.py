@@ -36,7 +36,7 @@ from pipeline.encoding import collate, encode_pairs, encode_texts, resolve_devic
 from pipeline.hashing import file_sha256
 from pipeline.heads import MENTION_HEAD, SENTENCE_HEAD, HeadsModel, base_reference, save_heads_model, write_meta
 from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
-from pipeline_train.data import DEFAULT_BASE, SPLITS, base_encoder_path, load_task_data
+from pipeline_train.data import DEFAULT_BASE, SPLIT_METHOD, SPLITS, base_encoder_path, load_task_data
 from pipeline_train.lora import add_lora
 
 
@@ -45,9 +45,6 @@ def set_seed(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
-
-
-SPLIT_METHOD = {"sst2": "sha256(seed:sentence) fraction of full sentences; each phrase held out with its sentences"}
 
 
 def parse_args(argv):
@@ -287,7 +284,7 @@ def main(argv=None) -> int:
         "epochs": epochs,
         "base_encoder": args.base or DEFAULT_BASE,
         "transfer_set": transfer,
-        "splits": {k: {"test": v[0], "val": v[1], "method": SPLIT_METHOD.get(k, "sha256(seed:key) fraction")} for k, v in SPLITS.items()},
+        "splits": {k: {"test": v[0], "val": v[1], "method": SPLIT_METHOD[k]} for k, v in SPLITS.items()},
         "examples": counts,
         "steps": total,
         "history": history,
