@@ -54,17 +54,21 @@ class Classifier:
         suffix = f" {self.quantize}" if self.quantize != "none" else ""
         return f"{self.name} {self.version} {self.artifact_hash}{suffix}"
 
-    def predict(self, inputs) -> np.ndarray:
+    def predict(self, inputs, whole: list[bool] | None = None) -> np.ndarray:
         """(n, 3) probabilities in self.labels order: of sentences (sentiment), or of
-        (target, sentence, mention spans) items (stance)."""
+        (target, text, mention spans) items (stance). For stance, `whole[i]` says whether item i is
+        a whole text (a tweet, a headline) rather than one sentence of a longer document; None: all whole."""
         if self.task == "stance":
             items = [(t, s, list(sp or [])) for t, s, sp in inputs]
-            return self._probs(items) if items else np.zeros((0, 3), dtype=np.float32)
+            whole = [True] * len(items) if whole is None else list(whole)
+            if len(whole) != len(items):
+                raise ValueError(f"whole has {len(whole)} flags for {len(items)} items")
+            return self._probs(items, whole) if items else np.zeros((0, 3), dtype=np.float32)
         # A repeated sentence (boilerplate, a quote carried by several articles) is scored once.
         unique, where = _distinct(list(inputs))
-        return self._probs([(None, t, []) for t in unique])[where] if unique else np.zeros((0, 3), dtype=np.float32)
+        return self._probs([(None, t, []) for t in unique], [True] * len(unique))[where] if unique else np.zeros((0, 3), dtype=np.float32)
 
-    def _probs(self, items: list[tuple]) -> np.ndarray:
+    def _probs(self, items: list[tuple], whole: list[bool]) -> np.ndarray:
         raise NotImplementedError
 
     def reads_whole_text(self, target: str) -> bool:
@@ -83,8 +87,9 @@ class Classifier:
 
 
 class HeadsClassifier(Classifier):
-    """Our format. Sentiment reads the sentence head. Stance reads a target's own whole-text head
-    where it has one (Russia, Ukraine), the mention head for any other target."""
+    """Our format. Sentiment reads the sentence head. Stance reads a whole text (a tweet) with the
+    target's own whole-text head where it has one (Russia, Ukraine), and everything else with the
+    mention head: each head reads the unit it learned from (tweets; marked mentions in news sentences)."""
 
     def __init__(self, model, tokenizer, *, text_head: str | None, target_heads: dict[str, str], combine: str = "target_head", **kw):
         super().__init__(model, tokenizer, **kw)
@@ -97,8 +102,11 @@ class HeadsClassifier(Classifier):
     def reads_whole_text(self, target: str) -> bool:
         return target.strip().lower() in self.target_heads
 
-    def _probs(self, items):
-        own_head = [self.text_head if t is None else self.target_heads.get(t.strip().lower()) for t, _, _ in items]
+    def _probs(self, items, whole):
+        own_head = [
+            self.text_head if t is None else self.target_heads.get(t.strip().lower()) if w else None
+            for (t, _, _), w in zip(items, whole)
+        ]
         out = self._mention_probs(items, own_head)
         own = [i for i, head in enumerate(own_head) if head is not None]
         if not own:
@@ -135,7 +143,7 @@ class HFClassifier(Classifier):
         super().__init__(model, tokenizer, **kw)
         self.label_index = label_index  # our label i <- model output label_index[i] (-1: absent)
 
-    def _probs(self, items):
+    def _probs(self, items, whole):
         sentences = [s for _, s, _ in items]
         if self.task == "stance":
             rows = encode_texts(self.tokenizer, [t for t, _, _ in items], self.max_length, sentences, truncation="only_second")
@@ -157,7 +165,7 @@ class NliZeroShotClassifier(Classifier):
         super().__init__(model, tokenizer, **kw)
         self.entailment = entailment  # the model's entailment output
 
-    def _probs(self, items):
+    def _probs(self, items, whole):
         # Sentiment hypotheses name no target, so formatting leaves them as they are.
         hypotheses = [tuple(h.format(target=t) for h in NLI_HYPOTHESES[self.task]) for t, _, _ in items]
         premises = [s for (_, s, _), hs in zip(items, hypotheses) for _ in hs]

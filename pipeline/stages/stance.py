@@ -4,7 +4,8 @@ Units: a short document (within the model's max_length: a tweet, a headline, a s
 unit, the whole text, because the whole-text heads learned from whole tweets and a tweet's stance is
 often implicit ("Slava Ukraini" names no Russia). Such a unit is scored for every target that has a
 whole-text head, named or not, and for any other target it names. A long document is scored
-sentence by sentence, on the sentences that name the target; sentences never cross paragraphs.
+sentence by sentence, on the sentences that name the target, by the mention head (which learned
+from news sentences with the mention marked); sentences never cross paragraphs.
 
 Each unit has a holder (pipeline.holders): the text itself, or a party whose view it reports. The
 document's stance weighs the text's own statements first (`stance.holders`), and is favor or
@@ -117,7 +118,8 @@ class StanceStage:
     def _score(self, docs: list[Document]) -> None:
         planned = [(d, unit) for d, doc in enumerate(docs) for unit in self.units(doc)]
         items = [(target, docs[d].text[start:end], spans) for d, (target, _, start, end, spans) in planned]
-        probs = self.classifier.predict(items) if items else np.zeros((0, 3))
+        whole = [sentence is None for _, (_, sentence, _, _, _) in planned]
+        probs = self.classifier.predict(items, whole) if items else np.zeros((0, 3))
         for doc in docs:
             doc.stance_units = []
         for (d, (target, sentence, start, end, spans)), (_, text, _), p in zip(planned, items, probs):

@@ -72,6 +72,18 @@ def test_builtin_stance_mention_head_for_other_targets(stance):
     assert probs.shape == (2, 3)
 
 
+def test_a_sentence_of_a_longer_text_goes_to_the_mention_head(stance):
+    # The whole-text heads learned from whole tweets; one sentence of a press release with its
+    # mention marked is what the mention head learned from (NewsMTSC), whatever the target.
+    s = "Moscow rejected the proposal outright."
+    as_sentence, as_whole = stance.predict([("Russia", s, [(0, 6)])] * 2, [False, True])
+    assert np.allclose(as_sentence, stance.predict([("Some target", s, [(0, 6)])])[0], atol=1e-5)
+    assert not np.allclose(as_sentence, as_whole, atol=1e-3)
+    assert np.allclose(as_whole, stance.predict([("Russia", s, [(0, 6)])])[0], atol=1e-5)  # default: whole
+    with pytest.raises(ValueError, match="1 flags for 2 items"):
+        stance.predict([("Russia", s, [])] * 2, [True])
+
+
 def test_int8_keeps_the_clear_cases_and_says_so(sentiment):
     quantized = C.load_sentiment(quantize="int8", device="cpu")
     texts = [

@@ -80,6 +80,14 @@ def test_a_short_text_is_read_whole_and_a_long_one_sentence_by_sentence(stages):
     assert nato.sentence is not None and nato.text == "NATO said it would keep its troops in Poland."
     assert long_doc.text[nato.start : nato.end] == nato.text
     assert units_of(long_doc, "Ukraine") == []  # long, and never named: no unit, not_mentioned
+    # Each head reads the unit it learned from: the whole short text goes to Russia's whole-text
+    # head, a sentence of the long document to the mention head.
+    (moscow,) = units_of(long_doc, "Russia")
+    for u, whole in ((unit, True), (moscow, False)):
+        spans = [(m.start - u.start, m.end - u.start) for m in (short_doc if whole else long_doc).mentions if m.target == "Russia"]
+        expected = stance.classifier.predict([("Russia", u.text, spans)], [whole])[0]
+        assert u.probs == pytest.approx(tuple(expected), abs=1e-5)
+        assert u.probs != pytest.approx(tuple(stance.classifier.predict([("Russia", u.text, spans)], [not whole])[0]), abs=1e-3)
 
 
 def test_a_short_text_gets_the_whole_text_heads_even_without_naming_the_target(stages):
