@@ -41,11 +41,11 @@ def parse_args(argv):
     p.add_argument("--ruw", nargs="*", default=[], help="RUW CSV files")
     p.add_argument("--sst2", nargs="*", default=[], help="SST-2 TSV files")
     p.add_argument("--split", choices=("all", "dev", "test"), default="all", help="RUW/SST-2 rows (and press-release set) to score: dev is the validation part, never used to train")
-    p.add_argument("--product", action="store_true", help="also score the product: the documents through every stage, on the stances and stance_sentences rows")
+    p.add_argument("--product", action="store_true", help="also score the product: the documents through every stage, on the rows it writes (stances and stance_sentences; documents.sentiment_label)")
     p.add_argument("--press", help="the press-release stance set (datasets/press_stance) for --product")
     p.add_argument("--news", default="../shared/data/news", help="the press releases the --press set's sentences come from")
     p.add_argument("--thresholds", type=lambda t: [float(x) for x in t.split(",")], help="with --product: score each stance.threshold in this comma-separated list (default: the configuration's)")
-    p.add_argument("--config", help="job configuration for --product (YAML overlaying configs/default.yaml); --model overrides its stance.model")
+    p.add_argument("--config", help="job configuration for --product (YAML overlaying configs/default.yaml); --model overrides its model for the tasks evaluated")
     p.add_argument("--seed", type=int, default=13, help="seed of the held-out split (as in training)")
     p.add_argument("--data-dir", default="../shared/data", help="training data for --baseline frozen-lr")
     p.add_argument("--device", default=None)
@@ -88,20 +88,28 @@ def eval_stance(clf, args) -> dict:
     return out
 
 
-def eval_sentiment(clf, args) -> dict:
-    out = {}
+def sentiment_sets(args) -> dict[str, tuple[list[D.TextExample], bool]]:
+    """{name: (examples, whether the gold is binary)} of the sentiment files given."""
+    sets = {}
     for path in args.newsmtsc:
-        exs = D.read_newsmtsc_sentences(path)
-        probs = clf.predict([e.text for e in exs])
-        out[f"newsmtsc:{Path(path).name}"] = scores([e.label for e in exs], [SENTIMENT_LABELS[i] for i in probs.argmax(1)], SENTIMENT_LABELS)
+        sets[f"newsmtsc:{Path(path).name}"] = (D.read_newsmtsc_sentences(path), False)
     for path in args.sst2:
         # Full sentences only: the unit the pipeline scores.
         exs = [e for e in _keep(D.read_sst2(path), "sst2", args.split, args.seed) if D.is_full_sentence(e)]
+        sets[f"sst2-sentences:{Path(path).name}" + (f":{args.split}" if args.split != "all" else "")] = (exs, True)
+    return sets
+
+
+def eval_sentiment(clf, args) -> dict:
+    out = {}
+    for name, (exs, binary) in sentiment_sets(args).items():
         probs = clf.predict([e.text for e in exs])
-        # Binary reading: which of positive / negative is more probable (neutral is ignored).
-        pred = np.where(probs[:, 2] > probs[:, 0], "positive", "negative").tolist()
-        name = f"sst2-sentences:{Path(path).name}" + (f":{args.split}" if args.split != "all" else "")
-        out[name] = scores([e.label for e in exs], pred, ("negative", "positive"))
+        gold = [e.label for e in exs]
+        if binary:
+            # Binary reading: which of positive / negative is more probable (neutral is ignored).
+            out[name] = scores(gold, np.where(probs[:, 2] > probs[:, 0], "positive", "negative").tolist(), ("negative", "positive"))
+        else:
+            out[name] = scores(gold, [SENTIMENT_LABELS[i] for i in probs.argmax(1)], SENTIMENT_LABELS)
     return out
 
 
@@ -125,7 +133,8 @@ def _load(args, task):
 def main(argv=None) -> int:
     args = parse_args(argv)
     results = {"model": args.model or f"baseline:{args.baseline}", "quantize": args.quantize, "split": args.split, "seed": args.seed, "tasks": {}}
-    for task in _tasks(args):
+    tasks = _tasks(args)
+    for task in tasks:
         t0 = time.time()
         clf = _load(args, task)
         load_s = time.time() - t0
@@ -144,7 +153,7 @@ def main(argv=None) -> int:
         for name, s in res.items():
             print(f"{name:48s} {s['n']:6d} {s['accuracy']:7.4f} {s['macro_f1']:9.4f}")
     if args.product:
-        results["product"] = product_scores(args)
+        results["product"] = product_scores(args, tasks)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -153,24 +162,32 @@ def main(argv=None) -> int:
     return 0
 
 
-def product_scores(args) -> dict:
-    """The product-level figures (pipeline_train.product), printed after the model-level ones."""
+def product_scores(args, tasks: list[str]) -> dict:
+    """{task: figures} at product level (pipeline_train.product), printed after the model-level ones."""
     import dataclasses
 
     from pipeline.config import load_config
-    from pipeline_train.product import evaluate_product
+    from pipeline_train.product import evaluate_product, evaluate_product_sentiment
 
     config = load_config(args.config)
     if args.model:
-        config = dataclasses.replace(config, stance=dataclasses.replace(config.stance, model=args.model))
-    t0 = time.time()
-    res = evaluate_product(config, args)
-    print(f"== product level: stance.model {config.stance.model}, threshold {config.stance.threshold}, "
-          f"holders {config.stance.holders}, whole_short_texts {config.stance.whole_short_texts} ({time.time() - t0:.0f} s)")
-    for name, by_threshold in res.items():
-        for threshold, figures in by_threshold.items():
-            print(f"{name} threshold {threshold}: {json.dumps(figures)}")
-    return res
+        config = dataclasses.replace(config, **{t: dataclasses.replace(getattr(config, t), model=args.model) for t in tasks})
+    out = {}
+    if "stance" in tasks:
+        t0 = time.time()
+        out["stance"] = evaluate_product(config, args)
+        print(f"== product level: stance.model {config.stance.model}, threshold {config.stance.threshold}, "
+              f"holders {config.stance.holders}, whole_short_texts {config.stance.whole_short_texts} ({time.time() - t0:.0f} s)")
+        for name, by_threshold in out["stance"].items():
+            for threshold, figures in by_threshold.items():
+                print(f"{name} threshold {threshold}: {json.dumps(figures)}")
+    if "sentiment" in tasks:
+        t0 = time.time()
+        out["sentiment"] = evaluate_product_sentiment(config, sentiment_sets(args))
+        print(f"== product level: sentiment.model {config.sentiment.model}, quantize {config.sentiment.quantize} ({time.time() - t0:.0f} s)")
+        for name, figures in out["sentiment"].items():
+            print(f"{name}: {json.dumps(figures)}")
+    return out
 
 
 # --------------------------------------------------------------------------- model card
@@ -192,10 +209,10 @@ DESIGN = {
         "One shared encoder, three 3-way heads (against / neutral / favor) on mean-pooled token states:\n"
         "- `mention`: input `target [SEP] sentence with [[mention]] marked`; features = mean of all tokens + mean of the "
         "marked mention's tokens. Trained on NewsMTSC target polarity (negative->against, neutral->neutral, positive->favor). "
-        "Used for every target without its own head (e.g. NATO).\n"
+        "Used for every target without its own head (e.g. NATO), and for any target in a sentence of a longer document.\n"
         "- `russia`, `ukraine`: the whole text; trained on RUW tweet stance (AGAINST/NONE/FAVOR) toward each target. "
-        "Used for the targets Russia and Ukraine (`combine` in labels.json says whether the mention head is averaged in "
-        "when mention spans are given; chosen on the RUW val part).\n"
+        "Used for Russia and Ukraine in whole short texts (tweets, headlines; `combine` in labels.json says whether the "
+        "mention head is averaged in when mention spans are given; chosen on the RUW val part).\n"
         "Batches alternate between the sources (RUW is passed `ruw_repeat` times per epoch). With a transfer set "
         "(`train --transfer`, see Training below), a third source trains the `mention` head on a larger teacher's "
         "probabilities (soft targets) for more (mention, sentence) pairs."
@@ -251,19 +268,26 @@ def update_card(model_dir: Path, results: dict, command: str) -> None:
         applied = results["tasks"][task]["quantize"]
         key = "ours" if applied == "none" else f"ours-{applied}"
     metrics["results"][key] = {"command": command, "split": results["split"], **results["tasks"][task]}
-    if "product" in results:
-        metrics["product"] = {"command": command, "split": results["split"], "figures": results["product"]}
+    if task in results.get("product", {}):
+        metrics["product"] = {"command": command, "split": results["split"], "figures": results["product"][task]}
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     (model_dir / "README.md").write_text(render_card(model_dir, meta, metrics))
 
 
-def product_lines(product: dict | None) -> list[str]:
+def product_lines(product: dict | None, task: str) -> list[str]:
     """The card's first section: what the product writes, scored (evaluate --product)."""
     if not product:
         return []
     lines = ["## Product level", "", "Whole documents through every stage, scored on the rows analysts read "
-             f"(`{product['command']}`; split {product['split']}; see docs/models.md, Product level):", "",
-             "| set | target | macro-F1 | false stance on neutral |", "|---|---|---|---|"]
+             f"(`{product['command']}`; split {product['split']}; see docs/models.md, Product level):", ""]
+    if task == "sentiment":
+        lines += ["| set | documents | `sentiment_label` accuracy | macro-F1 | called neutral | sign of `sentiment_score`, accuracy |",
+                  "|---|---|---|---|---|---|"]
+        for name, f in product["figures"].items():
+            cells = [f.get("macro_f1"), f.get("called_neutral"), f.get("binary_accuracy")]
+            lines.append(f"| {name} | {f['n']} | {f['accuracy']:.3f} | " + " | ".join("" if c is None else f"{c:.3f}" for c in cells) + " |")
+        return lines + [""]
+    lines += ["| set | target | macro-F1 | false stance on neutral |", "|---|---|---|---|"]
     for name, by_threshold in product["figures"].items():
         for threshold, figures in by_threshold.items():
             for target in ("NATO", "Russia", "Ukraine"):
@@ -315,7 +339,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
         "",
         f"Task: **{task}**, labels {', '.join(meta['labels'])}. Loaded by `pipeline.classifiers.load_{task}(\"{tier_name(model_dir, task)}\")`.",
         "",
-        *product_lines(metrics.get("product")),
+        *product_lines(metrics.get("product"), task),
         "## Model",
         "",
         DESIGN[task],
@@ -357,7 +381,7 @@ def render_card(model_dir: Path, meta: dict, metrics: dict) -> str:
             )
         if "combine_val_macro_f1" in meta:
             lines.append(
-                f"Russia/Ukraine items with mention spans: `combine={meta['combine']}` "
+                f"Russia/Ukraine whole texts with mention spans: `combine={meta['combine']}` "
                 f"(RUW val macro-F1 {json.dumps({k: round(v, 3) for k, v in meta['combine_val_macro_f1'].items()})})."
             )
     lines += ["", "## Scores", ""]

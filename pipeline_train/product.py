@@ -1,5 +1,5 @@
-"""Product-level stance evaluation: labelled documents through the real stages, scored on the rows
-the product writes.
+"""Product-level evaluation: labelled documents through the real stages, scored on the rows the
+product writes.
 
     nlp-pipeline evaluate --product --model builtin --ruw ../shared/data/ruw/train.csv \\
         --newsmtsc ../shared/data/newsmtsc/devtest_mt.jsonl --press datasets/press_stance --split test
@@ -15,6 +15,12 @@ document aggregation with the job configuration (`--config`), and is scored on w
   release, scored on its `stance_sentences` row (a sentence the product does not score for that
   target counts as neutral); the false-stance rate is the share of gold-neutral sentences called
   favor or against; holder detection is scored against the annotated holders.
+
+Sentiment (`--task sentiment`): each labelled text is a document through cleaning, sentence
+splitting and the sentiment stage, scored on its `documents` row's `sentiment_label`: NewsMTSC
+sentences (three labels, macro-F1) and SST-2's held-out full sentences (binary gold; a document
+the product calls neutral counts as wrong, as an analyst would read it; `binary_accuracy` reads
+only the sign of `sentiment_score`, like the model-level figure).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from sklearn.metrics import f1_score
 from pipeline.config import Config, StanceConfig, Target
 from pipeline.documents import Document, TargetMention
 from pipeline.io.parquet import batch_rows
-from pipeline.labels import STANCE_LABELS
+from pipeline.labels import SENTIMENT_LABELS, STANCE_LABELS
 from pipeline.processing import BatchProcessor
 from pipeline.stages.stance import StanceStage, aggregate_document
 from pipeline_train import data as D
@@ -40,22 +46,22 @@ POLAR = ("against", "favor")
 BATCH = 64
 
 
-def macro_f1(gold: list[str], pred: list[str]) -> float:
-    return round(float(f1_score(gold, pred, labels=list(STANCE_LABELS), average="macro", zero_division=0)), 4)
+def macro_f1(gold: list[str], pred: list[str], labels=STANCE_LABELS) -> float:
+    return round(float(f1_score(gold, pred, labels=list(labels), average="macro", zero_division=0)), 4)
 
 
 def _as_label(stance: str | None) -> str:
     return stance if stance in STANCE_LABELS else "neutral"
 
 
-def _annotate(processor: BatchProcessor, stance: StanceStage, docs: list[Document], with_text_stages: bool = True) -> list[Document]:
-    """The documents after the stages, in batches as a worker runs them."""
+def _annotate(processor: BatchProcessor, model_stage, docs: list[Document], with_text_stages: bool = True) -> list[Document]:
+    """The documents after the text stages and one model stage, in batches as a worker runs them."""
     for start in range(0, len(docs), BATCH):
         batch = docs[start : start + BATCH]
         if with_text_stages:
             for stage in processor.text_stages:
                 stage.process([d for d in batch if d.failure is None])
-        stance.process([d for d in batch if d.failure is None])
+        model_stage.process([d for d in batch if d.failure is None])
     return docs
 
 
@@ -187,6 +193,36 @@ def holder_scores(pairs: list[tuple[str, str]]) -> dict:
 def _same_party(a: str, b: str) -> bool:
     a, b = a.lower().removeprefix("the "), b.lower().removeprefix("the ")
     return a in b or b in a
+
+
+def sentiment_scores(processor: BatchProcessor, examples: list[D.TextExample], binary: bool) -> dict:
+    """Each example a document; scored on the `sentiment_label` of its `documents` row (a document
+    that fails or goes unscored counts as wrong)."""
+    docs = _annotate(processor, processor.model_stages[0], [Document(doc_id=str(i), source="eval", line=i, raw=e.text) for i, e in enumerate(examples)])
+    rows = batch_rows(docs, [], 0, datetime.now(timezone.utc), "eval", {})
+    written = {r["doc_id"]: r for r in rows["documents"]}
+    found = [written.get(str(i)) for i in range(len(examples))]
+    gold = [e.label for e in examples]
+    pred = [(r["sentiment_label"] if r else None) or "unscored" for r in found]
+    out = {
+        "n": len(examples),
+        "failed_documents": len(rows["failures"]),
+        "unscored": sum(p == "unscored" for p in pred),
+        "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / len(gold), 4) if gold else None,
+    }
+    if binary:
+        sign = ["positive" if r and r["sentiment_score"] is not None and r["sentiment_score"] > 0 else "negative" for r in found]
+        out["called_neutral"] = round(sum(p == "neutral" for p in pred) / len(pred), 4) if pred else None
+        out["binary_accuracy"] = round(sum(g == p for g, p in zip(gold, sign)) / len(gold), 4) if gold else None
+    else:
+        out["macro_f1"] = macro_f1(gold, pred, SENTIMENT_LABELS)
+    return out
+
+
+def evaluate_product_sentiment(config: Config, sets: dict[str, tuple[list[D.TextExample], bool]]) -> dict:
+    """{set: figures} for each named set of (examples, binary gold)."""
+    processor = BatchProcessor(config)
+    return {name: sentiment_scores(processor, examples, binary) for name, (examples, binary) in sets.items()}
 
 
 def evaluate_product(config: Config, args) -> dict:
