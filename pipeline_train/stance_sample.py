@@ -29,9 +29,10 @@ QUOTA = {"NATO": 400, "Russia": 200, "Ukraine": 200}
 PER_RELEASE = (2, 4, 8, 1_000)
 
 
-def _candidates(news: Path) -> list[dict]:
+def processed_releases(news: Path):
+    """(source, CSV row, Document) of every press release that the product's text stages (cleaning,
+    sentences, NER and target mentions, default configuration) process without failure."""
     processor = BatchProcessor(load_config())
-    found = []
     for name, source in SOURCES:
         rows = read_press_releases(news / name)
         docs = [Document(doc_id=r["link"], source=source, line=None, raw=r["body"]) for r in rows]
@@ -39,23 +40,26 @@ def _candidates(news: Path) -> list[dict]:
             batch = docs[start : start + 64]
             for stage in processor.text_stages:
                 stage.process([d for d in batch if d.failure is None])
-        for row, doc in zip(rows, docs):
-            if doc.failure is not None:
+        yield from ((source, row, doc) for row, doc in zip(rows, docs) if doc.failure is None)
+
+
+def _candidates(news: Path) -> list[dict]:
+    found = []
+    for source, row, doc in processed_releases(news):
+        by_target = defaultdict(set)
+        for m in doc.mentions:
+            by_target[m.target].add(m.sentence)
+        for target, sentences in by_target.items():
+            if target not in QUOTA:
                 continue
-            by_target = defaultdict(set)
-            for m in doc.mentions:
-                by_target[m.target].add(m.sentence)
-            for target, sentences in by_target.items():
-                if target not in QUOTA:
-                    continue
-                for s in sorted(sentences):
-                    text = doc.sentence_text(s)
-                    found.append({
-                        "source": source, "url": row["link"], "headline": row["headline"], "date": row["date"][:10],
-                        "target": target, "sentence": text,
-                        "before": doc.sentence_text(s - 1) if s > 0 else "",
-                        "after": doc.sentence_text(s + 1) if s + 1 < len(doc.sentences) else "",
-                    })
+            for s in sorted(sentences):
+                text = doc.sentence_text(s)
+                found.append({
+                    "source": source, "url": row["link"], "headline": row["headline"], "date": row["date"][:10],
+                    "target": target, "sentence": text,
+                    "before": doc.sentence_text(s - 1) if s > 0 else "",
+                    "after": doc.sentence_text(s + 1) if s + 1 < len(doc.sentences) else "",
+                })
     return found
 
 

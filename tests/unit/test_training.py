@@ -55,11 +55,15 @@ def write_synthetic_data(root: Path) -> Path:
         "Volodymyr Zelenskyy thanked the United Nations for its support of Ukraine. "
         "The European Union announced new sanctions against Russian banks."
     )
-    for name in ("kremlin_en.csv", "zelenskyy_en.csv"):
+    releases = {
+        "kremlin_en.csv": ("https://example.org/1", body),
+        "zelenskyy_en.csv": ("https://example.org/2", "Ukraine asked NATO for more air defence systems this week."),
+    }
+    for name, (link, text) in releases.items():
         with open(root / "news" / name, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["link", "headline", "date", "body"])
-            w.writerow(["https://example.org/1", "Talks", "2022-01-10", body])
+            w.writerow([link, "Talks", "2022-01-10", text])
     return root
 
 
@@ -176,16 +180,29 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     common = ["--data-dir", str(root), "--seed", "3", "--max-examples", "40"]
     assert train.main(["--task", "stance", "--out", str(teacher), "--base", str(base), "--epochs", "1", "--batch-size", "8", "--version", "1", *common]) == 0
     transfer = tmp_path / "transfer.jsonl"
-    assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", *common]) == 0
+    press_set = tmp_path / "items.jsonl"  # the labelled press set: its releases stay out of the transfer set
+    press_set.write_text(json.dumps({"url": "https://example.org/2", "target": "NATO"}) + "\n")
+    assert distill.main(["--teacher", str(teacher), "--out", str(transfer), "--news-sentences", "10", "--press-set", str(press_set), *common]) == 0
 
     header, pairs = D.read_transfer(transfer)
     assert header["teacher_sha256"] == file_sha256(teacher / "model.safetensors")
     assert header["counts"]["news-entity"] > 0 and header["counts"]["newsmtsc-entity"] > 0  # "Paris" in the training sentences
-    assert sum(header["counts"].values()) == len(pairs)
+    assert sum(header["counts"].values()) == len(pairs) and header["held_out_releases"] == 1
     assert {"Vladimir Putin", "Emmanuel Macron", "Moscow"} <= {p.target for p in pairs if p.source == "news-entity"}
+    # Sentences naming a target, marked as the stance stage marks them; none from the held-out release.
+    assert {p.source for p in pairs if p.source.startswith("news-target")} == {"news-target-Russia", "news-target-Ukraine"}
+    russia = [p for p in pairs if p.source == "news-target-Russia"]
+    assert {p.text for p in russia} == {
+        "President Vladimir Putin held talks with Emmanuel Macron in Moscow on the situation in Europe.",
+        "The European Union announced new sanctions against Russian banks.",
+    }
+    talks = next(p for p in russia if p.text.startswith("President"))
+    assert talks.target == "Vladimir Putin" and [talks.text[s:e] for s, e in talks.spans] == ["Vladimir Putin", "Moscow"]
     gold = {(e.text, e.spans) for e in D.read_newsmtsc_targets(root / "newsmtsc" / "train.jsonl")}
     for p in pairs:
-        assert [p.text[s:e] for s, e in p.spans] == [p.target]
+        assert p.text[p.spans[0][0] : p.spans[0][1]] == p.target
+        if not p.source.startswith("news-target"):
+            assert len(p.spans) == 1
         assert (p.text, p.spans) not in gold  # gold targets train with their own labels, not the teacher's
         assert len(p.probs) == 3 and abs(sum(p.probs) - 1) < 1e-3
 
