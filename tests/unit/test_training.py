@@ -57,7 +57,7 @@ def write_synthetic_data(root: Path) -> Path:
     )
     releases = {
         "kremlin_en.csv": ("https://example.org/1", body),
-        "zelenskyy_en.csv": ("https://example.org/2", "Ukraine asked NATO for more air defence systems this week."),
+        "zelenskyy_en.csv": ("https://example.org/2", "Ukraine asked NATO for more air defence systems this week. Emmanuel Macron spoke with Olaf Scholz."),
     }
     for name, (link, text) in releases.items():
         with open(root / "news" / name, "w", newline="") as fh:
@@ -189,6 +189,7 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     assert header["counts"]["news-entity"] > 0 and header["counts"]["newsmtsc-entity"] > 0  # "Paris" in the training sentences
     assert sum(header["counts"].values()) == len(pairs) and header["held_out_releases"] == 1
     assert {"Vladimir Putin", "Emmanuel Macron", "Moscow"} <= {p.target for p in pairs if p.source == "news-entity"}
+    assert not any("Scholz" in p.text or "NATO" in p.text for p in pairs)  # only in the held-out release
     # Sentences naming a target, marked as the stance stage marks them; none from the held-out release.
     assert {p.source for p in pairs if p.source.startswith("news-target")} == {"news-target-Russia", "news-target-Ukraine"}
     russia = [p for p in pairs if p.source == "news-target-Russia"]
