@@ -76,6 +76,9 @@ class BatchingConfig:
 class CleaningConfig:
     min_chars: int = 20
     detect_language: bool = True
+    # Below this probability the language is left undetected (null) rather than guessed: a short
+    # English text ("Bharara was once a Schumer aide.") otherwise comes out Hausa and goes unscored.
+    language_min_confidence: float = 0.8
     extraction: str = "balanced"  # trafilatura setting for HTML: precision / balanced / recall / fast
 
 

@@ -132,6 +132,22 @@ def test_language_detected_only_when_configured():
     assert off.text == ENGLISH and off.language is None
 
 
+def test_a_language_guessed_from_too_little_text_is_left_undetected():
+    # Short English texts that py3langid reads as Hausa, Malay or Polish, at low probability.
+    guesses = ["Bharara was once a Schumer aide.", "CONFIRMED: Trump/Pence 2016", "a non-mystery mystery ."]
+    assert [detect_language(t) for t in guesses] == ["ha", "ms", "pl"]
+    docs = [_doc(t, str(i)) for i, t in enumerate(guesses)]
+    _stage().process(docs)
+    assert [d.language for d in docs] == [None, None, None] and all(d.failure is None for d in docs)
+    # A short sentence in another language is still told apart.
+    short_german = _doc("Die Regierung hat heute neue Sanktionen beschlossen.", "de")
+    _stage().process([short_german])
+    assert short_german.language == "de"
+    everything = [_doc(t, str(i)) for i, t in enumerate(guesses)]
+    _stage(language_min_confidence=0.0).process(everything)
+    assert [d.language for d in everything] == ["ha", "ms", "pl"]
+
+
 @pytest.mark.parametrize(
     ("raw", "is_html", "error_type"),
     [
