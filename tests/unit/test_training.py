@@ -55,16 +55,16 @@ def write_synthetic_data(root: Path) -> Path:
         "Volodymyr Zelenskyy thanked the United Nations for its support of Ukraine. "
         "The European Union announced new sanctions against Russian banks."
     )
-    releases = {
-        "kremlin_en.csv": ("https://example.org/1", body),
-        "zelenskyy_en.csv": ("https://example.org/2", "Ukraine asked NATO for more air defence systems this week. Emmanuel Macron spoke with Olaf Scholz."),
-    }
-    for name, (link, text) in releases.items():
-        with open(root / "news" / name, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["link", "headline", "date", "body"])
-            w.writerow([link, "Talks", "2022-01-10", text])
+    for name in ("kremlin_en.csv", "zelenskyy_en.csv"):
+        write_release(root / "news" / name, "https://example.org/1", body)
     return root
+
+
+def write_release(path: Path, link: str, body: str) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["link", "headline", "date", "body"])
+        w.writerow([link, "Talks", "2022-01-10", body])
 
 
 def tiny_base(path: Path) -> Path:
@@ -175,6 +175,9 @@ def test_distill_labels_entity_pairs_and_training_learns_from_them(tmp_path):
     from pipeline_train import distill
 
     root = write_synthetic_data(tmp_path / "data")
+    # A second release, which the labelled press set holds (below): none of it may be taught.
+    write_release(root / "news" / "zelenskyy_en.csv", "https://example.org/2",
+                  "Ukraine asked NATO for more air defence systems this week. Emmanuel Macron spoke with Olaf Scholz.")
     base = tiny_base(tmp_path / "base")
     teacher = tmp_path / "teacher"
     common = ["--data-dir", str(root), "--seed", "3", "--max-examples", "40"]
