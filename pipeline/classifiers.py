@@ -102,11 +102,14 @@ class HeadsClassifier(Classifier):
     def reads_whole_text(self, target: str) -> bool:
         return target.strip().lower() in self.target_heads
 
+    def _own_head(self, target: str | None, whole: bool) -> str | None:
+        """The head that reads an item on its own, or None for the mention head."""
+        if target is None:
+            return self.text_head
+        return self.target_heads.get(target.strip().lower()) if whole else None
+
     def _probs(self, items, whole):
-        own_head = [
-            self.text_head if t is None else self.target_heads.get(t.strip().lower()) if w else None
-            for (t, _, _), w in zip(items, whole)
-        ]
+        own_head = [self._own_head(t, w) for (t, _, _), w in zip(items, whole)]
         out = self._mention_probs(items, own_head)
         own = [i for i, head in enumerate(own_head) if head is not None]
         if not own:
@@ -130,7 +133,7 @@ class HeadsClassifier(Classifier):
         if need:
             # The mention head was trained with the mention's own words as the first segment
             # (NewsMTSC has no target names), so pass the first mention rather than the name.
-            pairs = [(_first_mention(*items[i]), items[i][1], items[i][2]) for i in need]
+            pairs = [(first_mention(*items[i]), items[i][1], items[i][2]) for i in need]
             rows = encode_pairs(self.tokenizer, pairs, self.max_length)
             out[need] = self._run(rows, lambda b: self.model.probs(b, [MENTION_HEAD]))
         return out
@@ -181,7 +184,9 @@ def _distinct(texts: list[str]) -> tuple[list[str], list[int]]:
     return list(index), where
 
 
-def _first_mention(target: str, text: str, spans) -> str:
+def first_mention(target: str, text: str, spans) -> str:
+    """The words of the first valid mention span, which the mention head reads as its first segment
+    (NewsMTSC has no target names); the target's name when no span is valid."""
     for start, end in sorted(spans):
         if 0 <= start < end <= len(text):
             return text[start:end]

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline.classifiers import first_mention
 from pipeline.encoding import encode_pairs, resolve_device, run_batches
 from pipeline.hashing import file_sha256
 from pipeline.heads import MENTION_HEAD, WEIGHTS_FILE, load_heads_model
@@ -134,8 +135,8 @@ def target_pairs(news: Path, held_out_urls: set[str], per_target: int, seed: int
         texts = sorted(found[target])
         rng.shuffle(texts)
         for text in texts[:per_target]:
-            first_start, first_end = found[target][text][0]
-            pairs.append({"target": text[first_start:first_end], "text": text, "spans": found[target][text], "source": f"news-target-{target}"})
+            spans = found[target][text]
+            pairs.append({"target": first_mention(target, text, spans), "text": text, "spans": spans, "source": f"news-target-{target}"})
     return pairs
 
 

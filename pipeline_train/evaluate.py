@@ -167,15 +167,18 @@ def product_scores(args, tasks: list[str]) -> dict:
     import dataclasses
 
     from pipeline.config import load_config
+    from pipeline.processing import BatchProcessor
     from pipeline_train.product import evaluate_product, evaluate_product_sentiment
 
     config = load_config(args.config)
     if args.model:
         config = dataclasses.replace(config, **{t: dataclasses.replace(getattr(config, t), model=args.model) for t in tasks})
+    # One processor for both tasks: spaCy and the models load once.
+    processor = BatchProcessor(config)
     out = {}
     if "stance" in tasks:
         t0 = time.time()
-        out["stance"] = evaluate_product(config, args)
+        out["stance"] = evaluate_product(processor, args)
         print(f"== product level: stance.model {config.stance.model}, threshold {config.stance.threshold}, "
               f"holders {config.stance.holders}, whole_short_texts {config.stance.whole_short_texts} ({time.time() - t0:.0f} s)")
         for name, by_threshold in out["stance"].items():
@@ -183,7 +186,7 @@ def product_scores(args, tasks: list[str]) -> dict:
                 print(f"{name} threshold {threshold}: {json.dumps(figures)}")
     if "sentiment" in tasks:
         t0 = time.time()
-        out["sentiment"] = evaluate_product_sentiment(config, sentiment_sets(args))
+        out["sentiment"] = evaluate_product_sentiment(processor, sentiment_sets(args))
         print(f"== product level: sentiment.model {config.sentiment.model}, quantize {config.sentiment.quantize} ({time.time() - t0:.0f} s)")
         for name, figures in out["sentiment"].items():
             print(f"{name}: {json.dumps(figures)}")

@@ -219,15 +219,14 @@ def sentiment_scores(processor: BatchProcessor, examples: list[D.TextExample], b
     return out
 
 
-def evaluate_product_sentiment(config: Config, sets: dict[str, tuple[list[D.TextExample], bool]]) -> dict:
+def evaluate_product_sentiment(processor: BatchProcessor, sets: dict[str, tuple[list[D.TextExample], bool]]) -> dict:
     """{set: figures} for each named set of (examples, binary gold)."""
-    processor = BatchProcessor(config)
     return {name: sentiment_scores(processor, examples, binary) for name, (examples, binary) in sets.items()}
 
 
-def evaluate_product(config: Config, args) -> dict:
+def evaluate_product(processor: BatchProcessor, args) -> dict:
     """{set: {threshold: figures}} for every set given and every threshold in args.thresholds."""
-    processor = BatchProcessor(config)
+    config = processor.config
     stance = processor.model_stages[1]
     split = {"test": "test", "dev": "val"}.get(args.split, "all")
     scorers = {}
