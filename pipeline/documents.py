@@ -167,3 +167,12 @@ class Document:
     def sentence_text(self, index: int) -> str:
         start, end = self.sentences[index]
         return self.text[start:end]
+
+    def mentions_by_sentence(self) -> dict[tuple[str, int], list[tuple[int, int]]]:
+        """(target, sentence index) -> the spans of that target's mentions in that sentence,
+        relative to the sentence's start, in text order: the units the mention head reads."""
+        out: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for m in sorted(self.mentions, key=lambda m: (m.start, m.end)):
+            start = self.sentences[m.sentence][0]
+            out.setdefault((m.target, m.sentence), []).append((m.start - start, m.end - start))
+        return out

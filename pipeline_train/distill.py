@@ -121,14 +121,10 @@ def target_pairs(news: Path, held_out_urls: set[str], per_target: int, seed: int
     for _, row, doc in processed_releases(news):
         if row["link"] in held_out_urls:
             continue
-        spans = defaultdict(list)
-        for m in doc.mentions:
-            start = doc.sentences[m.sentence][0]
-            spans[(m.target, m.sentence)].append((m.start - start, m.end - start))
-        for (target, s), sentence_spans in spans.items():
+        for (target, s), spans in doc.mentions_by_sentence().items():
             text = doc.sentence_text(s)
             if 20 <= len(text) <= 600:
-                found[target].setdefault(text, sorted(sentence_spans))
+                found[target].setdefault(text, spans)
     rng = random.Random(seed)
     pairs = []
     for target in sorted(found):

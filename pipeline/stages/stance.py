@@ -97,22 +97,19 @@ class StanceStage:
 
     def units(self, doc: Document) -> list[tuple[str, int | None, int, int, list[tuple[int, int]]]]:
         """(target, sentence or None, start, end, mention spans relative to start) of every unit to score."""
-        by_target = defaultdict(list)
-        for m in doc.mentions:
-            by_target[m.target].append(m)
+        by_sentence = doc.mentions_by_sentence()
         out = []
         whole = self.cfg.whole_short_texts and bool(doc.text) and self.classifier.fits(doc.text)
         for target in self.targets:
-            mentions = by_target.get(target.name, [])
-            if whole and (mentions or target.name in self.whole_text_targets):
-                out.append((target.name, None, 0, len(doc.text), [(m.start, m.end) for m in mentions]))
+            if whole:
+                spans = sorted((m.start, m.end) for m in doc.mentions if m.target == target.name)
+                if spans or target.name in self.whole_text_targets:
+                    out.append((target.name, None, 0, len(doc.text), spans))
                 continue
-            per_sentence = defaultdict(list)
-            for m in mentions:
-                per_sentence[m.sentence].append(m)
-            for s in sorted(per_sentence):
-                start, end = doc.sentences[s]
-                out.append((target.name, s, start, end, [(m.start - start, m.end - start) for m in per_sentence[s]]))
+            for (name, s), spans in sorted(by_sentence.items(), key=lambda kv: kv[0][1]):
+                if name == target.name:
+                    start, end = doc.sentences[s]
+                    out.append((target.name, s, start, end, spans))
         return out
 
     def _score(self, docs: list[Document]) -> None:
