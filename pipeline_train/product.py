@@ -207,7 +207,7 @@ def sentiment_scores(processor: BatchProcessor, examples: list[D.TextExample], b
     out = {
         "n": len(examples),
         "failed_documents": len(rows["failures"]),
-        "unscored": sum(p == "unscored" for p in pred),
+        "unscored": sum(r is not None and not r["sentiment_label"] for r in found),  # written without a label; failures apart
         "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / len(gold), 4) if gold else None,
     }
     if binary:

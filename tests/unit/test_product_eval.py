@@ -106,3 +106,19 @@ def test_sentiment_product_level_reads_the_documents_rows(data, tmp_path):
     # A document labelled positive or negative has that sign, so the written label is right at most as
     # often as the sign, and the difference is documents the product called neutral.
     assert sst2["accuracy"] <= sst2["binary_accuracy"] <= sst2["accuracy"] + sst2["called_neutral"] + 1e-9
+
+
+def test_sentiment_product_level_counts_failures_apart_from_unscored():
+    from pipeline.config import load_config
+    from pipeline.processing import BatchProcessor
+    from pipeline_train.data import TextExample
+    from pipeline_train.product import sentiment_scores
+
+    processor = BatchProcessor(load_config(None))
+    examples = [
+        TextExample("The rescue crews worked through the night and saved every family in the building.", "positive", "sst2", "a"),
+        TextExample("Too short.", "positive", "sst2", "b"),  # under cleaning.min_chars: the document fails
+    ]
+    figures = sentiment_scores(processor, examples, binary=True)
+    assert figures["failed_documents"] == 1 and figures["unscored"] == 0
+    assert figures["accuracy"] <= 0.5  # the failed document counts as wrong
