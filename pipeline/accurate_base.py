@@ -89,6 +89,12 @@ def verified_base(reference: dict) -> Path:
     return folder
 
 
+def encoder_folder(model_dir: Path, meta: dict) -> Path:
+    """Where a model's encoder config and tokenizer are, given its labels.json `meta`: the model
+    folder itself, or for a delta (meta "base") the verified base (ConfigError if it is not)."""
+    return verified_base(meta["base"]) if "base" in meta else Path(model_dir)
+
+
 def install(dest: Path) -> Path:
     """Download, join, unpack and check the base, then move it to `dest` (which must not exist)."""
     if dest.exists():

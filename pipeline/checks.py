@@ -50,16 +50,11 @@ def _model_files(spec: str, task: str) -> dict[str, dict]:
 
 
 def _encoder_folder(folder: Path, task: str) -> Path:
-    """Where a model's encoder config and tokenizer are: the folder itself, or for a delta model (the
-    accurate tier) its base encoder, which must be installed and intact on this machine."""
-    meta = folder / "labels.json"
-    reference = json.loads(meta.read_text(encoding="utf-8")).get("base") if meta.is_file() else None
-    if reference is None:
-        return folder
     from pipeline import accurate_base
 
+    meta = folder / "labels.json"
     try:
-        return accurate_base.verified_base(reference)
+        return accurate_base.encoder_folder(folder, json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {})
     except ConfigError as exc:
         raise ConfigError(f"{task}.model: {exc}") from None
 

@@ -114,9 +114,8 @@ def load_heads_model(model_dir: str | Path, device: str = "cpu"):
 
     model_dir = Path(model_dir)
     meta = json.loads((model_dir / META_FILE).read_text())
-    encoder_dir = model_dir
+    encoder_dir = accurate_base.encoder_folder(model_dir, meta)
     if "base" in meta:
-        encoder_dir = accurate_base.verified_base(meta["base"])
         # The base's pooler is left out (add_pooling_layer=False): transformers' report of its
         # unused weights, and its progress bar, would otherwise land in every worker's log at every load.
         verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
