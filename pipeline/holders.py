@@ -24,16 +24,25 @@ _REPORTING = (
     r"argued|argues|argue|blamed|blames|blame|called|calls|described|describes|denied|denies|deny|"
     r"announced|announces|declared|declares|demanded|demands|urged|urges|condemned|condemns|"
     r"criticized|criticised|criticizes|criticises|praised|praises|welcomed|welcomes|thanked|thanks|"
-    r"reported|reports|wrote|writes|maintains|maintained|asserted|asserts|emphasized|emphasised)"
+    r"reported|reports|wrote|writes|maintains|maintained|asserted|asserts|emphasized|emphasised|"
+    r"reminded|reminds|assured|assures|hopes|hoped|informed|informs|recalled|recalls|explained|explains|"
+    r"expressed|expresses|reaffirmed|reaffirms|reconfirmed|reconfirm|reconfirms|confirmed|confirms|"
+    r"pointed out|points out|is convinced|was convinced|are convinced|underlined|underlines|"
+    r"highlighted|highlights|mentioned|mentions)"
 )
 # A party: a run of capitalised words ("Foreign Minister Sergei Lavrov", "the Pentagon", "Russia"),
 # optionally with "the" and a possessive-free title, or a first-person pronoun.
-_PARTY = r"(?P<party>(?:[Tt]he )?(?:[A-Z][\w'’.-]*)(?: (?:of |the |and )?[A-Z][\w'’.-]*)*|I|We|we)"
-_PARTY_VERB = re.compile(rf"(?:^|[,;:]\s+|\bthat\s+){_PARTY}(?: (?:has|have|had|also|repeatedly|again|once again|openly))* {_REPORTING}\b")
+_PARTY = r"(?P<party>(?:[Tt]he )?(?:[A-Z][\w'’.-]*)(?: (?:of the |of |the |and )?[A-Z][\w'’.-]*)*|I|We|we)"
+# The party before its verb: at the start, after a clause break, after "that", or after the closing
+# quotation mark of what it said ("…," Andriy Yermak stressed.).
+_PARTY_VERB = re.compile(rf"(?:^|[,;:]\s+|[\"”]\s+|\bthat\s+){_PARTY}(?: (?:has|have|had|also|repeatedly|again|once again|openly|separately|further))* {_REPORTING}\b")
+# A pronoun that reports a view ("He noted that …", "According to him, …"): a party named elsewhere.
+_PRONOUN_VIEW = re.compile(rf"(?:^|[,;:]\s+|[\"”]\s+|\bthat\s+)(?:[Hh]e|[Ss]he|[Tt]hey)(?: (?:has|have|had|also|separately|further))* {_REPORTING}\b|\b[Aa]ccording to (?:him|her|them)\b")
 _VERB_PARTY = re.compile(rf"[,\"”]\s*{_REPORTING} {_PARTY}")
 _ACCORDING = re.compile(rf"\b[Aa]ccording to {_PARTY}")
 _QUOTE = re.compile(r"[\"“«]([^\"”»]{3,})[\"”»]")
 _FIRST_PERSON = {"i", "we"}
+_THIRD_PERSON = {"he", "she", "they"}  # a party named in another sentence
 
 
 def _clean_party(party: str) -> str:
@@ -51,7 +60,11 @@ def holder(sentence: str, spans: list[tuple[int, int]] | None = None) -> str:
         m = pattern.search(sentence)
         if m:
             party = _clean_party(m.group("party"))
-            return TEXT if party.lower() in _FIRST_PERSON else party
+            if party.lower() in _FIRST_PERSON:
+                return TEXT
+            return QUOTED if party.lower() in _THIRD_PERSON else party
+    if _PRONOUN_VIEW.search(sentence):
+        return QUOTED
     quotes = [m.span(1) for m in _QUOTE.finditer(sentence)]
     if quotes and spans and all(any(a <= s and e <= b for a, b in quotes) for s, e in spans):
         return QUOTED

@@ -21,6 +21,17 @@ from pipeline.holders import QUOTED, TEXT, holder
         ("Russia has blamed NATO and the West for the tensions.", "Russia"),
         ("In Moscow, the talks with NATO were held on Monday.", TEXT),
         ("The U.S. said NATO would respond.", "the U.S."),
+        # The party after the closing quotation mark of what it said.
+        ('And the army of a non-NATO country continues to fight," Andriy Yermak stressed.', "Andriy Yermak"),
+        # Verbs of press releases: reminded, assured, is convinced, informed, ...
+        ("The Head of the President's Office is convinced that the refusal was a mistake.", "the Head of the President's Office"),
+        ("Volodymyr Zelenskyy reminded that the budget for healthcare was increased.", "Volodymyr Zelenskyy"),
+        # A pronoun that reports a view: a party named in another sentence.
+        ("He separately noted the principled position of NATO on the open door policy.", QUOTED),
+        ("According to him, this gives Ukraine great opportunities.", QUOTED),
+        # A first-person speaker is the text itself, after a quotation too.
+        ('"This is our position," we stressed.', TEXT),
+        ("He visited the NATO headquarters in Brussels.", TEXT),
     ],
 )
 def test_holder(sentence, expected):
