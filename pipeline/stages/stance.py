@@ -97,20 +97,21 @@ class StanceStage:
 
     def units(self, doc: Document) -> list[tuple[str, int | None, int, int, list[tuple[int, int]]]]:
         """(target, sentence or None, start, end, mention spans relative to start) of every unit to score."""
-        by_sentence = doc.mentions_by_sentence()
-        out = []
         whole = self.cfg.whole_short_texts and bool(doc.text) and self.classifier.fits(doc.text)
-        for target in self.targets:
-            if whole:
+        if whole:
+            out = []
+            for target in self.targets:
                 spans = sorted((m.start, m.end) for m in doc.mentions if m.target == target.name)
                 if spans or target.name in self.whole_text_targets:
                     out.append((target.name, None, 0, len(doc.text), spans))
-                continue
-            for (name, s), spans in sorted(by_sentence.items(), key=lambda kv: kv[0][1]):
-                if name == target.name:
-                    start, end = doc.sentences[s]
-                    out.append((target.name, s, start, end, spans))
-        return out
+            return out
+        by_sentence = sorted(doc.mentions_by_sentence().items(), key=lambda kv: kv[0][1])
+        return [
+            (target.name, s, *doc.sentences[s], spans)
+            for target in self.targets
+            for (name, s), spans in by_sentence
+            if name == target.name
+        ]
 
     def _score(self, docs: list[Document]) -> None:
         planned = [(d, unit) for d, doc in enumerate(docs) for unit in self.units(doc)]
