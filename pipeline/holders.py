@@ -33,11 +33,18 @@ _REPORTING = (
 # A party: a run of capitalised words ("Foreign Minister Sergei Lavrov", "the Pentagon", "Russia"),
 # optionally with "the" and a possessive-free title, or a first-person pronoun.
 _PARTY = r"(?P<party>(?:[Tt]he )?(?:[A-Z][\w'’.-]*)(?: (?:of the |of |the |and )?[A-Z][\w'’.-]*)*|I|We|we)"
-# The party before its verb: at the start, after a clause break, after "that", or after the closing
-# quotation mark of what it said ("…," Andriy Yermak stressed.).
-_PARTY_VERB = re.compile(rf"(?:^|[,;:]\s+|[\"”]\s+|\bthat\s+){_PARTY}(?: (?:has|have|had|also|repeatedly|again|once again|openly|separately|further))* {_REPORTING}\b")
-# A pronoun that reports a view ("He noted that …", "According to him, …"): a party named elsewhere.
-_PRONOUN_VIEW = re.compile(rf"(?:^|[,;:]\s+|[\"”]\s+|\bthat\s+)(?:[Hh]e|[Ss]he|[Tt]hey)(?: (?:has|have|had|also|separately|further))* {_REPORTING}\b|\b[Aa]ccording to (?:him|her|them)\b")
+
+
+def _subject_verb(subject: str) -> re.Pattern:
+    """`subject` before its reporting verb: at the start, after a clause break, after "that", or after
+    the closing quotation mark of what it said ("…," Andriy Yermak stressed.)."""
+    return re.compile(rf"(?:^|[,;:]\s+|[\"”]\s+|\bthat\s+){subject}(?: (?:has|have|had|also|repeatedly|again|once again|openly|separately|further))* {_REPORTING}\b")
+
+
+_PARTY_VERB = _subject_verb(_PARTY)
+# A pronoun that reports a view ("he noted that …", "According to him, …"): a party named in another
+# sentence. Checked after the named parties, which win when a sentence has both.
+_PRONOUN_VIEWS = (_subject_verb(r"(?:he|she|they)"), re.compile(r"\b[Aa]ccording to (?:him|her|them)\b"))
 _VERB_PARTY = re.compile(rf"[,\"”]\s*{_REPORTING} {_PARTY}")
 _ACCORDING = re.compile(rf"\b[Aa]ccording to {_PARTY}")
 _QUOTE = re.compile(r"[\"“«]([^\"”»]{3,})[\"”»]")
@@ -63,7 +70,7 @@ def holder(sentence: str, spans: list[tuple[int, int]] | None = None) -> str:
             if party.lower() in _FIRST_PERSON:
                 return TEXT
             return QUOTED if party.lower() in _THIRD_PERSON else party
-    if _PRONOUN_VIEW.search(sentence):
+    if any(p.search(sentence) for p in _PRONOUN_VIEWS):
         return QUOTED
     quotes = [m.span(1) for m in _QUOTE.finditer(sentence)]
     if quotes and spans and all(any(a <= s and e <= b for a, b in quotes) for s, e in spans):
